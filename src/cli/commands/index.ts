@@ -1,0 +1,5 @@
+import type { CliCommand } from '../command.js';
+
+/** Every command the CLI offers, in the order `--help` lists them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
+export const COMMANDS: CliCommand<any>[] = [];

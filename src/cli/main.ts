@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { loadEnv } from '../config/env.js';
+import { EXIT } from '../core/exit-codes.js';
+import { COMMANDS } from './commands/index.js';
+import type { CliIo } from './io.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/**
+ * Parses `argv`, runs one command and resolves to the exit code. Never calls `process.exit` itself, so open
+ * handles (database, sockets) are closed by the commands before the process ends.
+ */
+export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
+  const cwd = io?.cwd ?? process.cwd();
+  const fullIo: CliIo = {
+    stdout: io?.stdout ?? process.stdout,
+    stderr: io?.stderr ?? process.stderr,
+    env: io?.env ?? loadEnv(process.env, cwd),
+    cwd,
+  };
+  let exitCode: number = EXIT.ok;
+  let parser = yargs(argv)
+    .scriptName('rk-broadcast')
+    .usage('$0 <command> [options]\n\nBroadcast WhatsApp campaigns through the RK Connect API.')
+    .version(packageVersion())
+    .alias('h', 'help')
+    .strict()
+    .demandCommand(1, 'Name a command; `rk-broadcast --help` lists them.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      fullIo.stderr.write(`rk-broadcast: ${msg}\nRun with --help for usage.\n`);
+      exitCode = EXIT.invalidInput;
+    });
+  for (const cmd of COMMANDS) {
+    parser = parser.command(cmd.command, cmd.describe, cmd.builder, async (args) => {
+      exitCode = await cmd.run(args, fullIo);
+    });
+  }
+  await parser.parseAsync();
+  return exitCode;
+}

@@ -1,0 +1,31 @@
+/**
+ * Process exit codes, documented in the README. Cron wrappers and scripts branch on these, so they never change
+ * meaning.
+ */
+export const EXIT = {
+  /** Everything asked for was done (messages the API rejected are in the report, not an exit failure). */
+  ok: 0,
+  /** An unexpected internal error. */
+  internal: 1,
+  /** Bad input: the campaign file, CSV, template, flags or environment. Nothing was sent. */
+  invalidInput: 2,
+  /** The API rejected our credentials (401). State is kept; fix the key/secret/clock and run again. */
+  auth: 3,
+  /** The monthly quota is exhausted (API 403 or the local pre-flight). State is kept; resume later. */
+  quota: 4,
+  /** The inputs changed since the plan was frozen; re-run with --replan to accept the change. */
+  planChanged: 5,
+  /** Another process holds this campaign's run lock. */
+  locked: 6,
+  /** Not due yet, or outside the send window, and --no-wait was given. Try again later (cron). */
+  notDue: 7,
+  /** The schedule refuses to start: later than max_lateness, or past end_at. */
+  scheduleRefused: 8,
+  /** Some messages could not be sent after all retries (failed_to_send) or are unknown. */
+  incomplete: 9,
+  /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */
+  interrupted: 130,
+} as const;
+
+/** One of the exit codes above. */
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
