@@ -1,0 +1,77 @@
+/**
+ * Versioned schema migrations. Each entry moves the database from version `index` to `index + 1`
+ * (`PRAGMA user_version`). Append only: never edit a migration that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE campaigns (
+    id              TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    project_id      TEXT NOT NULL,
+    source_path     TEXT NOT NULL,
+    fingerprint     TEXT,
+    plan_generation INTEGER NOT NULL DEFAULT 0,
+    plan_complete   INTEGER NOT NULL DEFAULT 0,
+    planned_at      INTEGER,
+    first_send_at   INTEGER,
+    last_send_at    INTEGER,
+    finished_at     INTEGER,
+    last_stop       TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+  );
+
+  CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    campaign_id     TEXT NOT NULL REFERENCES campaigns(id),
+    generation      INTEGER NOT NULL,
+    line            INTEGER NOT NULL,
+    raw_phone       TEXT NOT NULL,
+    phone           TEXT,
+    fields          TEXT NOT NULL,
+    timezone        TEXT,
+    state           TEXT NOT NULL CHECK (state IN ('planned','sending','accepted','rejected','failed_to_send',
+                      'unknown','invalid','duplicate','suppressed','skipped','expired')),
+    text            TEXT,
+    payload         TEXT,
+    request_id      TEXT,
+    error_code      TEXT,
+    error_message   TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    uncertain       INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    first_sent_at   INTEGER,
+    sending_at      INTEGER,
+    accepted_at     INTEGER,
+    uuid            TEXT,
+    api_status      TEXT,
+    delivered_at    TEXT,
+    failed_at       TEXT,
+    last_checked_at INTEGER,
+    checks          INTEGER NOT NULL DEFAULT 0,
+    updated_at      INTEGER NOT NULL
+  );
+  -- NULL request ids (never-sendable rows) are distinct, so this dedupes only sendable numbers.
+  CREATE UNIQUE INDEX messages_request ON messages(campaign_id, request_id);
+  CREATE INDEX messages_state_line ON messages(campaign_id, state, line);
+  CREATE INDEX messages_line ON messages(campaign_id, line, id);
+  CREATE INDEX messages_accepted_at ON messages(accepted_at) WHERE accepted_at IS NOT NULL;
+
+  CREATE TABLE leases (
+    campaign_id  TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    acquired_at  INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE send_slots (
+    id          INTEGER PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    reserved_at INTEGER NOT NULL,
+    released_at INTEGER
+  );
+  CREATE INDEX send_slots_project ON send_slots(project_id, reserved_at);
+  `,
+];

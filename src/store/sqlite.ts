@@ -1,0 +1,690 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './schema.js';
+import {
+  MESSAGE_STATES,
+  TransitionError,
+  type CampaignCounts,
+  type CampaignRecord,
+  type Lease,
+  type MessageError,
+  type MessageState,
+  type OutgoingMessage,
+  type PlanBatchResult,
+  type PlanFingerprint,
+  type PlanRowInput,
+  type ReportRow,
+  type StatusUpdate,
+  type Store,
+  type SweepTarget,
+} from './types.js';
+
+/** How the database commits. See bench/RESULTS.md for the measured cost of each. */
+export type Durability = 'normal' | 'full';
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /**
+   * `normal` (default): WAL with `synchronous=NORMAL`. A commit survives a process crash (SIGKILL); only a power
+   * loss can lose the last commits, and then a `sending` mark may be lost for a request that left: the resend
+   * carries the same X-REQUEST-ID, so the API deduplicates it. `full` fsyncs every commit.
+   * @default 'normal'
+   */
+  durability?: Durability;
+  /** @default 5000 */
+  busyTimeoutMs?: number;
+}
+
+/** A slot with no answer after this long is counted as answered then (its process died or timed out). */
+const SLOT_MAX_IN_FLIGHT_MS = 120_000;
+const WINDOW_MS = 60_000;
+
+interface CampaignRow {
+  id: string;
+  name: string;
+  project_id: string;
+  source_path: string;
+  fingerprint: string | null;
+  plan_generation: number;
+  plan_complete: number;
+  planned_at: number | null;
+  first_send_at: number | null;
+  last_send_at: number | null;
+  finished_at: number | null;
+  last_stop: string | null;
+  updated_at: number;
+}
+
+interface MessageRow {
+  id: number;
+  line: number;
+  raw_phone: string;
+  phone: string | null;
+  fields: string;
+  timezone: string | null;
+  state: MessageState;
+  text: string | null;
+  payload: string | null;
+  request_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  first_sent_at: number | null;
+  accepted_at: number | null;
+  uuid: string | null;
+  api_status: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
+  last_checked_at: number | null;
+  generation: number;
+}
+
+function toCampaign(row: CampaignRow): CampaignRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    projectId: row.project_id,
+    sourcePath: row.source_path,
+    fingerprint: row.fingerprint ? (JSON.parse(row.fingerprint) as PlanFingerprint) : null,
+    planGeneration: row.plan_generation,
+    planComplete: row.plan_complete === 1,
+    plannedAt: row.planned_at,
+    firstSendAt: row.first_send_at,
+    lastSendAt: row.last_send_at,
+    finishedAt: row.finished_at,
+    lastStop: row.last_stop,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Creates the database file with mode 0600 before SQLite opens it, so no other user can ever read it. */
+function createPrivateFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+}
+
+/**
+ * The SQLite implementation of `Store` (better-sqlite3). Every statement is prepared once; every state
+ * transition is a guarded `UPDATE ... WHERE id = ? AND state = ?` in a transaction, checked for one changed row.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  /** Every statement, prepared once. */
+  private readonly stmt: ReturnType<SqliteStore['prepare']>;
+
+  /** Opens (creating 0600 if needed) and migrates the database at `path`. */
+  constructor(
+    readonly path: string,
+    options: SqliteStoreOptions = {},
+  ) {
+    if (path !== ':memory:') createPrivateFile(path);
+    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+    for (const suffix of ['-wal', '-shm']) {
+      if (path !== ':memory:' && existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
+    }
+    this.stmt = this.prepare();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `${this.path} was written by a newer rk-broadcast (schema ${version}, this version knows ${MIGRATIONS.length}). Upgrade rk-broadcast.`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    const messageColumns = `id, line, raw_phone, phone, fields, timezone, state, text, payload, request_id, error_code,
+      error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation`;
+    return {
+      getCampaign: db.prepare<[string], CampaignRow>('SELECT * FROM campaigns WHERE id = ?'),
+      listCampaigns: db.prepare<[], CampaignRow>('SELECT * FROM campaigns ORDER BY updated_at DESC'),
+      insertCampaign: db.prepare(
+        `INSERT INTO campaigns (id, name, project_id, source_path, created_at, updated_at)
+         VALUES (@id, @name, @projectId, @sourcePath, @now, @now) ON CONFLICT(id) DO NOTHING`,
+      ),
+      deleteMessages: db.prepare('DELETE FROM messages WHERE campaign_id = ?'),
+      deleteNeverSent: db.prepare(
+        `DELETE FROM messages WHERE campaign_id = ? AND state IN ('invalid','duplicate','suppressed','skipped')`,
+      ),
+      startPlan: db.prepare(
+        'UPDATE campaigns SET plan_generation = ?, plan_complete = 0, updated_at = ? WHERE id = ?',
+      ),
+      insertPlanned: db.prepare(
+        `INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, timezone, state, text, payload,
+           request_id, updated_at)
+         VALUES (@campaignId, @generation, @line, @rawPhone, @phone, @fields, @timezone, 'planned', @text, @payload,
+           @requestId, @now)
+         ON CONFLICT (campaign_id, request_id) DO UPDATE SET
+           generation = excluded.generation, line = excluded.line, fields = excluded.fields,
+           raw_phone = excluded.raw_phone, timezone = excluded.timezone,
+           text = CASE WHEN state = 'planned' THEN excluded.text ELSE text END,
+           payload = CASE WHEN state = 'planned' THEN excluded.payload ELSE payload END,
+           updated_at = excluded.updated_at
+         WHERE messages.generation < excluded.generation
+         RETURNING state`,
+      ),
+      insertNotSendable: db.prepare(
+        `INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, timezone, state, error_code,
+           error_message, updated_at)
+         VALUES (@campaignId, @generation, @line, @rawPhone, @phone, @fields, @timezone, @state, @code, @reason, @now)`,
+      ),
+      firstLineOf: db.prepare<[string, string], { line: number }>(
+        'SELECT line FROM messages WHERE campaign_id = ? AND request_id = ?',
+      ),
+      completePlan: db.prepare(
+        `UPDATE campaigns SET plan_complete = 1, fingerprint = ?, planned_at = ?, updated_at = ? WHERE id = ? AND plan_generation = ?`,
+      ),
+      skipRemoved: db.prepare(
+        `UPDATE messages SET state = 'skipped', error_code = 'REMOVED_FROM_PLAN',
+           error_message = 'no longer a sendable row of the recipient file (removed, now invalid or suppressed) at replan',
+           updated_at = ?
+         WHERE campaign_id = ? AND state = 'planned' AND generation < ?`,
+      ),
+      updateCampaign: db.prepare(
+        `UPDATE campaigns SET name = COALESCE(@name, name), source_path = COALESCE(@sourcePath, source_path),
+           project_id = COALESCE(@projectId, project_id),
+           last_stop = CASE WHEN @setLastStop THEN @lastStop ELSE last_stop END,
+           finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END, updated_at = @now
+         WHERE id = @id`,
+      ),
+      recoverUnknown: db.prepare(
+        `UPDATE messages SET state = 'unknown', error_code = 'UNCERTAIN_AFTER_CRASH',
+           error_message = 'the last attempt may have reached the API, and it is older than the idempotency window: resending could double it (use --resend-unknown to resend anyway)',
+           updated_at = @now
+         WHERE campaign_id = @campaignId AND (state = 'sending' OR (state = 'planned' AND uncertain = 1))
+           AND COALESCE(first_sent_at, sending_at) < @cutoff`,
+      ),
+      recoverRequeue: db.prepare(
+        `UPDATE messages SET state = 'planned', uncertain = 1, next_attempt_at = 0, updated_at = @now
+         WHERE campaign_id = @campaignId AND state = 'sending'`,
+      ),
+      requeueUnknown: db.prepare(
+        `UPDATE messages SET state = 'planned', next_attempt_at = 0, updated_at = ?
+         WHERE campaign_id = ? AND state = 'unknown' AND uuid IS NULL`,
+      ),
+      requeueFailed: db.prepare(
+        `UPDATE messages SET state = 'planned', attempts = 0, next_attempt_at = 0, updated_at = ?
+         WHERE campaign_id = ? AND state = 'failed_to_send'`,
+      ),
+      nextPlanned: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${messageColumns} FROM messages
+         WHERE campaign_id = ? AND state = 'planned' AND next_attempt_at <= ? ORDER BY line, id LIMIT ?`,
+      ),
+      nextPlannedAt: db.prepare<[string], { at: number | null }>(
+        `SELECT MIN(next_attempt_at) AS at FROM messages WHERE campaign_id = ? AND state = 'planned'`,
+      ),
+      markSending: db.prepare(
+        `UPDATE messages SET state = 'sending', attempts = attempts + 1, sending_at = @now,
+           first_sent_at = COALESCE(first_sent_at, @now), updated_at = @now
+         WHERE id = @id AND state = 'planned' RETURNING attempts, campaign_id`,
+      ),
+      campaignSent: db.prepare(
+        `UPDATE campaigns SET first_send_at = COALESCE(first_send_at, @now), last_send_at = @now, updated_at = @now
+         WHERE id = @campaignId`,
+      ),
+      markAccepted: db.prepare(
+        `UPDATE messages SET state = 'accepted', uuid = @uuid, api_status = @apiStatus, accepted_at = @now,
+           uncertain = 0, error_code = NULL, error_message = NULL, updated_at = @now
+         WHERE id = @id AND state = 'sending'`,
+      ),
+      markRetry: db.prepare(
+        `UPDATE messages SET state = 'planned', error_code = @code, error_message = @message,
+           next_attempt_at = @nextAttemptAt, uncertain = MAX(uncertain, @uncertain),
+           attempts = attempts - @refund, updated_at = @now
+         WHERE id = @id AND state = 'sending'`,
+      ),
+      markFinal: db.prepare(
+        `UPDATE messages SET state = @state, error_code = @code, error_message = @message, updated_at = @now
+         WHERE id = @id AND state = 'sending'`,
+      ),
+      expirePlanned: db.prepare(
+        `UPDATE messages SET state = 'expired', error_code = 'DEADLINE_PASSED', error_message = ?, updated_at = ?
+         WHERE campaign_id = ? AND state = 'planned'`,
+      ),
+      sweepTargets: db.prepare<[string, string, number, number], { id: number; uuid: string; api_status: string | null; checks: number }>(
+        `SELECT id, uuid, api_status, checks FROM messages
+         WHERE campaign_id = ? AND state = 'accepted' AND uuid IS NOT NULL
+           AND (api_status IS NULL OR api_status NOT IN (SELECT value FROM json_each(?)))
+           AND id > ?
+         ORDER BY id LIMIT ?`,
+      ),
+      recordStatus: db.prepare(
+        `UPDATE messages SET api_status = @apiStatus, delivered_at = COALESCE(@deliveredAt, delivered_at),
+           failed_at = COALESCE(@failedAt, failed_at), error_message = COALESCE(@errorMessage, error_message),
+           error_code = CASE WHEN @apiStatus IN ('failed', 'unknown') THEN COALESCE(error_code, upper(@apiStatus)) ELSE error_code END,
+           last_checked_at = @checkedAt, checks = checks + 1, updated_at = @checkedAt
+         WHERE id = @id AND state = 'accepted'`,
+      ),
+      countByState: db.prepare<[string], { state: MessageState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM messages WHERE campaign_id = ? GROUP BY state',
+      ),
+      countByApiStatus: db.prepare<[string], { api_status: string; n: number }>(
+        `SELECT api_status, COUNT(*) AS n FROM messages WHERE campaign_id = ? AND state = 'accepted' GROUP BY api_status`,
+      ),
+      reportPage: db.prepare<[string, number, number, number, number, number], MessageRow>(
+        `SELECT ${messageColumns} FROM messages
+         WHERE campaign_id = ? AND (generation = ?) = ? AND (line > ? OR (line = ? AND id > ?))
+         ORDER BY line, id LIMIT 1000`,
+      ),
+      acceptedSince: db.prepare<[string, number], { n: number }>(
+        `SELECT COUNT(*) AS n FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+         WHERE c.project_id = ? AND m.accepted_at >= ?`,
+      ),
+      getLease: db.prepare<[string], { campaign_id: string; owner: string; pid: number; host: string; acquired_at: number; heartbeat_at: number }>(
+        'SELECT * FROM leases WHERE campaign_id = ?',
+      ),
+      upsertLease: db.prepare(
+        `INSERT INTO leases (campaign_id, owner, pid, host, acquired_at, heartbeat_at)
+         VALUES (@campaignId, @owner, @pid, @host, @now, @now)
+         ON CONFLICT (campaign_id) DO UPDATE SET owner = excluded.owner, pid = excluded.pid, host = excluded.host,
+           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
+      ),
+      heartbeat: db.prepare('UPDATE leases SET heartbeat_at = ? WHERE campaign_id = ? AND owner = ?'),
+      releaseLease: db.prepare('DELETE FROM leases WHERE campaign_id = ? AND owner = ?'),
+      pruneSlots: db.prepare(
+        `DELETE FROM send_slots WHERE project_id = ? AND COALESCE(released_at, reserved_at + ${SLOT_MAX_IN_FLIGHT_MS}) <= ?`,
+      ),
+      liveSlots: db.prepare<[string, number], { n: number; oldest: number | null; inFlight: number; last: number | null }>(
+        `SELECT COUNT(*) AS n,
+           MIN(COALESCE(released_at, reserved_at + ${SLOT_MAX_IN_FLIGHT_MS})) AS oldest,
+           SUM(released_at IS NULL) AS inFlight,
+           MAX(reserved_at) AS last
+         FROM send_slots WHERE project_id = ? AND COALESCE(released_at, reserved_at + ${SLOT_MAX_IN_FLIGHT_MS}) > ?`,
+      ),
+      lastSlot: db.prepare<[string], { last: number | null }>(
+        'SELECT MAX(reserved_at) AS last FROM send_slots WHERE project_id = ?',
+      ),
+      insertSlot: db.prepare('INSERT INTO send_slots (project_id, reserved_at) VALUES (?, ?)'),
+      releaseSlot: db.prepare('UPDATE send_slots SET released_at = ? WHERE id = ? AND released_at IS NULL'),
+    };
+  }
+
+  async getCampaign(id: string): Promise<CampaignRecord | undefined> {
+    const row = this.stmt.getCampaign.get(id);
+    return row ? toCampaign(row) : undefined;
+  }
+
+  async listCampaigns(): Promise<CampaignRecord[]> {
+    return this.stmt.listCampaigns.all().map(toCampaign);
+  }
+
+  async ensureCampaign(init: {
+    id: string;
+    name: string;
+    projectId: string;
+    sourcePath: string;
+    now: number;
+  }): Promise<CampaignRecord> {
+    this.stmt.insertCampaign.run(init);
+    return toCampaign(this.stmt.getCampaign.get(init.id)!);
+  }
+
+  async updateCampaign(
+    id: string,
+    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'finishedAt' | 'projectId'>>,
+    now: number,
+  ): Promise<void> {
+    this.stmt.updateCampaign.run({
+      id,
+      now,
+      name: patch.name ?? null,
+      sourcePath: patch.sourcePath ?? null,
+      projectId: patch.projectId ?? null,
+      setLastStop: 'lastStop' in patch ? 1 : 0,
+      lastStop: patch.lastStop ?? null,
+      setFinishedAt: 'finishedAt' in patch ? 1 : 0,
+      finishedAt: patch.finishedAt ?? null,
+    });
+  }
+
+  async beginPlan(campaignId: string, mode: 'fresh' | 'replan', now: number): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const campaign = this.stmt.getCampaign.get(campaignId);
+        if (!campaign) throw new Error(`campaign ${campaignId} is not in the database`);
+        if (mode === 'fresh') {
+          // Only safe while nothing was sent: a fresh plan after a crash mid-plan starts over.
+          this.stmt.deleteMessages.run(campaignId);
+        } else {
+          this.stmt.deleteNeverSent.run(campaignId);
+        }
+        const generation = campaign.plan_generation + 1;
+        this.stmt.startPlan.run(generation, now, campaignId);
+        return generation;
+      })
+      .immediate();
+  }
+
+  async insertPlanBatch(
+    campaignId: string,
+    generation: number,
+    rows: readonly PlanRowInput[],
+    now: number,
+  ): Promise<PlanBatchResult> {
+    const result: PlanBatchResult = { planned: 0, duplicate: 0, invalid: 0, suppressed: 0, kept: 0 };
+    this.db
+      .transaction(() => {
+        for (const row of rows) {
+          const common = {
+            campaignId,
+            generation,
+            line: row.line,
+            rawPhone: row.rawPhone,
+            phone: row.phone,
+            fields: JSON.stringify(row.fields),
+            timezone: row.timezone ?? null,
+            now,
+          };
+          if (row.state === 'planned' && row.requestId) {
+            const upserted = this.stmt.insertPlanned.get({
+              ...common,
+              text: row.text,
+              payload: row.payload === null ? null : JSON.stringify(row.payload),
+              requestId: row.requestId,
+            }) as { state: MessageState } | undefined;
+            if (upserted) {
+              if (upserted.state === 'planned') result.planned++;
+              else result.kept++;
+              continue;
+            }
+            const first = this.stmt.firstLineOf.get(campaignId, row.requestId);
+            this.stmt.insertNotSendable.run({
+              ...common,
+              state: 'duplicate',
+              code: 'DUPLICATE',
+              reason: `same number as line ${first?.line ?? '?'}`,
+            });
+            result.duplicate++;
+          } else {
+            const state = row.state === 'planned' ? 'invalid' : row.state;
+            this.stmt.insertNotSendable.run({
+              ...common,
+              state,
+              code: state === 'suppressed' ? 'SUPPRESSED' : 'INVALID',
+              reason: row.reason ?? (state === 'suppressed' ? 'number is on a suppression list' : 'invalid row'),
+            });
+            result[state]++;
+          }
+        }
+      })
+      .immediate();
+    return result;
+  }
+
+  async completePlan(
+    campaignId: string,
+    generation: number,
+    fingerprint: PlanFingerprint,
+    now: number,
+  ): Promise<{ skipped: number }> {
+    return this.db
+      .transaction(() => {
+        const skipped = this.stmt.skipRemoved.run(now, campaignId, generation).changes;
+        const done = this.stmt.completePlan.run(JSON.stringify(fingerprint), now, now, campaignId, generation);
+        if (done.changes !== 1) throw new Error(`plan of ${campaignId} changed under us (generation ${generation})`);
+        return { skipped };
+      })
+      .immediate();
+  }
+
+  async recoverInFlight(campaignId: string, now: number, windowMs: number): Promise<{ requeued: number; unknown: number }> {
+    return this.db
+      .transaction(() => {
+        const unknown = this.stmt.recoverUnknown.run({ campaignId, now, cutoff: now - windowMs }).changes;
+        const requeued = this.stmt.recoverRequeue.run({ campaignId, now }).changes;
+        return { requeued, unknown };
+      })
+      .immediate();
+  }
+
+  async requeueUnknown(campaignId: string, now: number): Promise<number> {
+    return this.stmt.requeueUnknown.run(now, campaignId).changes;
+  }
+
+  async requeueFailed(campaignId: string, now: number): Promise<number> {
+    return this.stmt.requeueFailed.run(now, campaignId).changes;
+  }
+
+  async nextPlanned(
+    campaignId: string,
+    now: number,
+    limit: number,
+    exclude: ReadonlySet<number> = new Set(),
+  ): Promise<OutgoingMessage[]> {
+    const rows = this.stmt.nextPlanned.all(campaignId, now, limit + exclude.size);
+    const out: OutgoingMessage[] = [];
+    for (const r of rows) {
+      if (exclude.has(r.id)) continue;
+      out.push({
+        id: r.id,
+        line: r.line,
+        phone: r.phone!,
+        text: r.text,
+        payload: r.payload === null ? null : (JSON.parse(r.payload) as Record<string, unknown>),
+        requestId: r.request_id!,
+        attempts: r.attempts,
+        timezone: r.timezone,
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async nextPlannedAt(campaignId: string): Promise<number | null> {
+    return this.stmt.nextPlannedAt.get(campaignId)?.at ?? null;
+  }
+
+  async markSending(id: number, now: number): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const row = this.stmt.markSending.get({ id, now }) as { attempts: number; campaign_id: string } | undefined;
+        if (!row) throw new TransitionError(id, 'planned', 'sending');
+        this.stmt.campaignSent.run({ campaignId: row.campaign_id, now });
+        return row.attempts;
+      })
+      .immediate();
+  }
+
+  async markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void> {
+    this.guarded(id, 'sending', 'accepted', () => this.stmt.markAccepted.run({ id, uuid, apiStatus, now }).changes);
+  }
+
+  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, countAttempt: boolean): Promise<void> {
+    this.guarded(
+      id,
+      'sending',
+      'planned',
+      () =>
+        this.stmt.markRetry.run({
+          id,
+          now,
+          nextAttemptAt,
+          code: error.code,
+          message: error.message,
+          uncertain: countAttempt ? 1 : 0,
+          refund: countAttempt ? 0 : 1,
+        }).changes,
+    );
+  }
+
+  async markRejected(id: number, error: MessageError, now: number): Promise<void> {
+    this.markFinal(id, 'rejected', error, now);
+  }
+
+  async markFailedToSend(id: number, error: MessageError, now: number): Promise<void> {
+    this.markFinal(id, 'failed_to_send', error, now);
+  }
+
+  private markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number): void {
+    this.guarded(
+      id,
+      'sending',
+      state,
+      () => this.stmt.markFinal.run({ id, state, code: error.code, message: error.message, now }).changes,
+    );
+  }
+
+  /** Runs one guarded transition in its own transaction; exactly one row must change. */
+  private guarded(id: number, from: MessageState, to: MessageState, update: () => number): void {
+    this.db
+      .transaction(() => {
+        if (update() !== 1) throw new TransitionError(id, from, to);
+      })
+      .immediate();
+  }
+
+  async expirePlanned(campaignId: string, reason: string, now: number): Promise<number> {
+    return this.stmt.expirePlanned.run(reason, now, campaignId).changes;
+  }
+
+  async sweepTargets(
+    campaignId: string,
+    finalStatuses: readonly string[],
+    limit: number,
+    afterId: number,
+  ): Promise<SweepTarget[]> {
+    return this.stmt.sweepTargets
+      .all(campaignId, JSON.stringify(finalStatuses), afterId, limit)
+      .map((r) => ({ id: r.id, uuid: r.uuid, apiStatus: r.api_status, checks: r.checks }));
+  }
+
+  async recordStatus(id: number, update: StatusUpdate): Promise<void> {
+    this.guarded(id, 'accepted', 'accepted', () => this.stmt.recordStatus.run({ id, ...update }).changes);
+  }
+
+  async counts(campaignId: string): Promise<CampaignCounts> {
+    const byState = Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as Record<MessageState, number>;
+    let total = 0;
+    for (const { state, n } of this.stmt.countByState.all(campaignId)) {
+      byState[state] = n;
+      total += n;
+    }
+    const byApiStatus: Record<string, number> = {};
+    for (const { api_status, n } of this.stmt.countByApiStatus.all(campaignId)) byApiStatus[api_status ?? 'queued'] = n;
+    return { total, byState, byApiStatus };
+  }
+
+  async *reportRows(campaignId: string): AsyncIterable<ReportRow> {
+    const campaign = this.stmt.getCampaign.get(campaignId);
+    if (!campaign) return;
+    // Rows of the current plan first, in CSV order; then rows a replan left behind (removed from the CSV).
+    for (const current of [1, 0]) {
+      let line = -1;
+      let id = -1;
+      for (;;) {
+        const page = this.stmt.reportPage.all(campaignId, campaign.plan_generation, current, line, line, id);
+        if (page.length === 0) break;
+        for (const r of page) yield toReportRow(r);
+        const last = page[page.length - 1]!;
+        line = last.line;
+        id = last.id;
+      }
+    }
+  }
+
+  async acceptedSince(projectId: string, sinceMs: number): Promise<number> {
+    return this.stmt.acceptedSince.get(projectId, sinceMs)?.n ?? 0;
+  }
+
+  async acquireLease(
+    lease: Omit<Lease, 'acquiredAt' | 'heartbeatAt'>,
+    now: number,
+    staleMs: number,
+  ): Promise<{ acquired: true } | { acquired: false; holder: Lease }> {
+    return this.db
+      .transaction(() => {
+        const held = this.stmt.getLease.get(lease.campaignId);
+        if (held && held.owner !== lease.owner && now - held.heartbeat_at < staleMs) {
+          return {
+            acquired: false as const,
+            holder: {
+              campaignId: held.campaign_id,
+              owner: held.owner,
+              pid: held.pid,
+              host: held.host,
+              acquiredAt: held.acquired_at,
+              heartbeatAt: held.heartbeat_at,
+            },
+          };
+        }
+        this.stmt.upsertLease.run({ ...lease, now });
+        return { acquired: true as const };
+      })
+      .immediate();
+  }
+
+  async heartbeat(campaignId: string, owner: string, now: number): Promise<boolean> {
+    return this.stmt.heartbeat.run(now, campaignId, owner).changes === 1;
+  }
+
+  async releaseLease(campaignId: string, owner: string): Promise<void> {
+    this.stmt.releaseLease.run(campaignId, owner);
+  }
+
+  async reserveSendSlot(
+    projectId: string,
+    now: number,
+    perMinute: number,
+    minSpacingMs: number,
+  ): Promise<{ slot: number } | { retryAt: number }> {
+    return this.db
+      .transaction(() => {
+        this.stmt.pruneSlots.run(projectId, now - WINDOW_MS);
+        const live = this.stmt.liveSlots.get(projectId, now - WINDOW_MS)!;
+        const last = this.stmt.lastSlot.get(projectId)?.last ?? null;
+        if (last !== null && now < last + minSpacingMs) return { retryAt: last + minSpacingMs };
+        if (live.n >= perMinute) {
+          // Everything counted may still be in flight: poll soon; otherwise the oldest answer leaves the window.
+          const retryAt = live.oldest !== null ? Math.max(now + 1, live.oldest + WINDOW_MS + 1) : now + 50;
+          return { retryAt: live.inFlight === live.n ? Math.min(retryAt, now + 50) : retryAt };
+        }
+        const slot = Number(this.stmt.insertSlot.run(projectId, now).lastInsertRowid);
+        return { slot };
+      })
+      .immediate();
+  }
+
+  async releaseSendSlot(slot: number, now: number): Promise<void> {
+    this.stmt.releaseSlot.run(now, slot);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toReportRow(r: MessageRow): ReportRow {
+  return {
+    line: r.line,
+    rawPhone: r.raw_phone,
+    phone: r.phone,
+    fields: JSON.parse(r.fields) as Record<string, string>,
+    state: r.state,
+    apiStatus: r.api_status,
+    uuid: r.uuid,
+    requestId: r.request_id,
+    attempts: r.attempts,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    sentAt: r.first_sent_at,
+    acceptedAt: r.accepted_at,
+    deliveredAt: r.delivered_at,
+    failedAt: r.failed_at,
+    lastCheckedAt: r.last_checked_at,
+  };
+}
