@@ -187,8 +187,9 @@ export function errorFromResponse(
 /** Maps a transport failure (reset, refused, timeout, abort, bad JSON) into a `network` RkError. */
 export function errorFromTransport(cause: unknown, context: { aborted?: boolean; requestSent?: boolean } = {}): RkError {
   if (cause instanceof RkError) return cause;
-  const err = cause as { code?: string; message?: string; name?: string } | undefined;
-  const code = err?.code ?? err?.name;
+  const err = cause as { code?: unknown; message?: string; name?: string } | undefined;
+  // Only string codes (ECONNRESET, UND_ERR_*): a DOMException's legacy numeric `code` means nothing here.
+  const code = typeof err?.code === 'string' ? err.code : err?.name;
   const aborted = context.aborted === true || err?.name === 'AbortError';
   const what = aborted
     ? 'the request was cancelled'
@@ -213,5 +214,28 @@ export function errorFromTransport(cause: unknown, context: { aborted?: boolean;
       : 'Check the network and RK_BASE_URL. rk-broadcast retries with the same request id, so a resend cannot double a message.',
     ...(code === undefined ? {} : { code }),
     cause,
+  });
+}
+
+/**
+ * Maps an answer that is not the API's JSON envelope (an HTML error page, an empty or truncated body, a 2xx
+ * without `data.id`). 5xx and 429 keep their usual kinds; anything else becomes a retryable `network` error
+ * that carries the HTTP status, since a proxy or a wrong base URL, not the API, probably answered.
+ */
+export function errorFromUnexpectedAnswer(
+  httpStatus: number,
+  detail: string,
+  retryAfterHeader: string | null | undefined,
+  nowMs: number = Date.now(),
+): RkError {
+  if (httpStatus >= 500 || httpStatus === 429) {
+    return errorFromResponse(httpStatus, { message: `unexpected answer: ${detail}` }, retryAfterHeader, nowMs);
+  }
+  return new RkError({
+    kind: 'network',
+    httpStatus,
+    mayHaveBeenProcessed: true,
+    message: `RK Connect answered HTTP ${httpStatus} with something other than its JSON envelope: ${detail}`,
+    hint: 'Check that RK_BASE_URL points at the API (it ends in /api/v1), not at a web page or a proxy. rk-broadcast retries with the same request id, so a resend cannot double a message.',
   });
 }

@@ -1,5 +1,8 @@
 import type { CliCommand } from '../command.js';
+import { emulatorCommand } from './emulator.js';
+import { messageStatusCommand } from './message-status.js';
+import { sendCommand } from './send.js';
 
 /** Every command the CLI offers, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
-export const COMMANDS: CliCommand<any>[] = [];
+export const COMMANDS: CliCommand<any>[] = [sendCommand, messageStatusCommand, emulatorCommand];

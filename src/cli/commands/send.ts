@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { isAbsolute, join } from 'node:path';
+import type { Argv } from 'yargs';
+import { ConfigError, redact, resolveCredentials } from '../../config/env.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { RkClient } from '../../rk/client.js';
+import { isRkError, type RkError } from '../../rk/errors.js';
+import { loadMedia, MediaError } from '../../rk/media.js';
+import { MESSAGE_TYPES, type MessageType } from '../../rk/types.js';
+import { defineCommand } from '../command.js';
+import { errLine, outLine, type CliIo } from '../io.js';
+
+/** Flags of `rk-broadcast send`, after yargs parsed them. */
+export interface SendArgs {
+  device: string;
+  to: string;
+  message?: string;
+  type?: MessageType;
+  media?: string;
+  payload?: string;
+  requestId?: string;
+  json?: boolean;
+}
+
+/** A flag combination or value that cannot work; reported as bad input (exit 2). */
+class InputError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** What a failed command prints, in human or JSON form. */
+export interface CliFailure {
+  /** `auth`, `quota`, `validation`, ... for API errors; `config`, `media`, `input` or `internal` otherwise. */
+  kind: string;
+  /** The API's code, verbatim, when there was one. */
+  code: string | null;
+  message: string;
+  hint: string;
+  exitCode: number;
+}
+
+/** Exit code for an RK Connect failure: auth 3, quota 4, the API's validation 2, anything else 1. */
+export function exitCodeForRkError(error: RkError): number {
+  switch (error.kind) {
+    case 'auth':
+      return EXIT.auth;
+    case 'quota':
+      return EXIT.quota;
+    case 'validation':
+      return EXIT.invalidInput;
+    default:
+      return EXIT.internal;
+  }
+}
+
+/** Turns anything a one-shot API command may throw into what it prints and the exit code. */
+export function describeFailure(error: unknown): CliFailure {
+  if (isRkError(error)) {
+    return { kind: error.kind, code: error.code ?? null, message: error.message, hint: error.hint, exitCode: exitCodeForRkError(error) };
+  }
+  if (error instanceof ConfigError) {
+    return { kind: 'config', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
+  }
+  if (error instanceof MediaError) {
+    return { kind: 'media', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
+  }
+  if (error instanceof InputError) {
+    return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    kind: 'internal',
+    code: null,
+    message: `Unexpected error: ${message}`,
+    hint: 'This is a bug in rk-broadcast; please report it with the command you ran (without secrets).',
+    exitCode: EXIT.internal,
+  };
+}
+
+/**
+ * Prints a failure, every text redacted against `secrets`: with `json`, one object `{ ok: false, error, ...extra }`
+ * on stdout; otherwise the message, the API's code and the hint on stderr, followed by `notes`.
+ */
+export function printFailure(
+  io: CliIo,
+  command: string,
+  failure: CliFailure,
+  options: { json: boolean; secrets: readonly string[]; extra?: Record<string, unknown>; notes?: readonly string[] },
+): void {
+  const clean = (text: string) => redact(text, options.secrets);
+  if (options.json) {
+    const error = { kind: failure.kind, code: failure.code, message: clean(failure.message), hint: clean(failure.hint) };
+    outLine(io, JSON.stringify({ ok: false, error, ...options.extra }));
+    return;
+  }
+  errLine(io, `rk-broadcast ${command}: ${clean(failure.message)}`);
+  if (failure.code !== null) errLine(io, `  code: ${failure.code}`);
+  errLine(io, `  hint: ${clean(failure.hint)}`);
+  for (const note of options.notes ?? []) errLine(io, `  ${clean(note)}`);
+}
+
+/** Keeps digits from what a person typed: spaces, dashes, parentheses and a leading + go; the API validates the rest. */
+export function simpleRecipient(input: string): string {
+  return input.replace(/[\s\-()]/g, '').replace(/^\+/, '');
+}
+
+/** The checked, typed inputs of one send. */
+interface SendInput {
+  type: MessageType;
+  recipient: string;
+  message: string | undefined;
+  payload: Record<string, unknown> | undefined;
+  mediaPath: string | undefined;
+  requestId: string;
+}
+
+function parseInput(args: SendArgs, cwd: string): SendInput {
+  const recipient = simpleRecipient(args.to);
+  if (recipient === '') {
+    throw new InputError(`--to is empty after removing spaces and dashes: found "${args.to}".`, 'Give the number with its country code, e.g. --to 6281234567890.');
+  }
+  const type: MessageType = args.type ?? 'text';
+  if (type === 'text' && args.media !== undefined) {
+    throw new InputError('--media was given without --type.', 'Add --type image, document, video or audio to send a file.');
+  }
+  if (type !== 'text' && args.media === undefined) {
+    throw new InputError(`--type ${type} needs a file: --media was not given.`, `Add --media FILE (the file to send as ${type}).`);
+  }
+  if (type === 'text' && (args.message === undefined || args.message === '')) {
+    throw new InputError('--message is required for a text message.', 'Add --message "your text".');
+  }
+  let payload: Record<string, unknown> | undefined;
+  if (args.payload !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(args.payload);
+    } catch (cause) {
+      throw new InputError(`--payload is not valid JSON (${(cause as Error).message}).`, `Quote it for the shell, e.g. --payload '{"campaign":"launch"}'.`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new InputError(`--payload must be a JSON object, found ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}.`, `e.g. --payload '{"campaign":"launch"}'.`);
+    }
+    payload = parsed as Record<string, unknown>;
+  }
+  const requestId = args.requestId ?? randomUUID();
+  if (!/^[\x21-\x7e]{1,255}$/.test(requestId)) {
+    throw new InputError(`--request-id must be 1 to 255 visible ASCII characters without spaces; found ${JSON.stringify(requestId)}.`, 'Leave it out to get a random one.');
+  }
+  const mediaPath = args.media === undefined ? undefined : isAbsolute(args.media) ? args.media : join(cwd, args.media);
+  return { type, recipient, message: args.message === '' ? undefined : args.message, payload, mediaPath, requestId };
+}
+
+/** `rk-broadcast send`: one message, to check a device or a number before a campaign. */
+export const sendCommand = defineCommand<SendArgs>({
+  command: 'send',
+  describe: 'Send one message (text or media) and print its UUID',
+  builder: (y: Argv) =>
+    y
+      .option('device', { type: 'string', demandOption: true, describe: 'Device code registered in the project (X-DEVICE-CODE), e.g. RK-XXXX' })
+      .option('to', { type: 'string', demandOption: true, describe: 'Recipient with country code, e.g. 6281234567890 (spaces, dashes and a leading + are removed)' })
+      .option('message', { type: 'string', describe: 'The text (required for text), or the caption of a media message' })
+      .option('type', { choices: MESSAGE_TYPES, describe: 'Message type; image, document, video and audio need --media (default: text)' })
+      .option('media', { type: 'string', describe: 'File to send: jpeg/png/webp (image), pdf/doc/docx (document), mp4 (video), mp3/ogg (audio)' })
+      .option('payload', { type: 'string', describe: 'JSON object stored with the message, e.g. \'{"campaign":"test"}\'' })
+      .option('request-id', { type: 'string', describe: 'Idempotency key (X-REQUEST-ID); default: a random UUID, printed so a retry can reuse it' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout instead of text' })
+      .example('$0 send --device RK-XXXX --to 6281234567890 --message "Test"', 'Check a device with a text message')
+      .example('$0 send --device RK-XXXX --to 6281234567890 --type image --media promo.jpg --message "Promo"', 'Send an image with a caption'),
+  run: async (args, io) => {
+    const json = args.json === true;
+    // Taken before validation, so even a configuration error that quotes the environment is redacted.
+    const secrets = [io.env.RK_API_SECRET?.trim() ?? ''];
+    let requestId: string | undefined;
+    let client: RkClient | undefined;
+    try {
+      const credentials = resolveCredentials(io.env);
+      const input = parseInput(args, io.cwd);
+      const media =
+        input.mediaPath !== undefined && input.type !== 'text' ? await loadMedia(input.mediaPath, input.type) : undefined;
+      client = new RkClient(credentials);
+      requestId = input.requestId;
+      const accepted = await client.send({
+        device: args.device,
+        recipient: input.recipient,
+        type: input.type,
+        ...(input.message === undefined ? {} : { message: input.message }),
+        ...(media === undefined ? {} : { media }),
+        ...(input.payload === undefined ? {} : { payload: input.payload }),
+        requestId: input.requestId,
+      });
+      if (json) {
+        outLine(io, JSON.stringify({ ok: true, ...accepted, recipient: input.recipient, requestId: input.requestId }));
+      } else {
+        outLine(io, accepted.id);
+        errLine(io, `${accepted.status} on ${accepted.device} for ${input.recipient} (request id ${input.requestId}).`);
+        errLine(io, `Follow it with: rk-broadcast message-status ${accepted.id}`);
+      }
+      return EXIT.ok;
+    } catch (error) {
+      const failure = describeFailure(error);
+      // Only once a request may have left does the request id matter: reusing it cannot create a second message.
+      const sent = requestId !== undefined && isRkError(error);
+      printFailure(io, 'send', failure, {
+        json,
+        secrets,
+        ...(sent ? { extra: { requestId } } : {}),
+        ...(sent && (error as RkError).retryable
+          ? { notes: [`request id: ${requestId} (retry with --request-id ${requestId}: the API returns the same message instead of a duplicate)`] }
+          : sent
+            ? { notes: [`request id: ${requestId}`] }
+            : {}),
+      });
+      return failure.exitCode;
+    } finally {
+      await client?.close();
+    }
+  },
+});
