@@ -1,0 +1,33 @@
+import Bottleneck from 'bottleneck';
+
+/** Options of the in-process send limiter. */
+export interface LimiterOptions {
+  /** Messages per minute; sends are spaced evenly, `60000 / rate` ms apart. */
+  ratePerMinute: number;
+  /**
+   * Requests in flight at once. Enough that API latency does not lower the rate: see `concurrencyFor`.
+   */
+  maxConcurrent: number;
+  /** Limiter id (a campaign or project id); a clustered (Redis) limiter would share state by this id. */
+  id: string;
+}
+
+/**
+ * The one place a send limiter is built. Today an in-process bottleneck; for several runners of one project it
+ * could hand back a clustered bottleneck (`datastore: 'ioredis'`) keyed by the project, with no change to callers.
+ */
+export function createLimiter(options: LimiterOptions): Bottleneck {
+  return new Bottleneck({
+    id: options.id,
+    minTime: Math.ceil(60_000 / options.ratePerMinute),
+    maxConcurrent: options.maxConcurrent,
+  });
+}
+
+/**
+ * Concurrency that keeps the rate up when each request takes up to `latencyMs`: the number of requests that
+ * start during one slow request, doubled for headroom, and at least 2.
+ */
+export function concurrencyFor(ratePerMinute: number, latencyMs = 2_000): number {
+  return Math.min(256, Math.max(2, Math.ceil((ratePerMinute / 60_000) * latencyMs * 2) + 1));
+}

@@ -1,0 +1,414 @@
+import type { Clock } from '../core/clock.js';
+import { errorFromTransport, type RkError } from '../rk/errors.js';
+import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
+import type { MessageError, OutgoingMessage, Store } from '../store/types.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { concurrencyFor, createLimiter } from './limiter.js';
+
+/** Whether sending may go on now (schedule windows, deadlines). */
+export type GateDecision =
+  | { open: true }
+  | {
+      open: false;
+      /** When to look again; null when it will never open again (deadline passed). */
+      reopensAt: number | null;
+      /** Human reason, e.g. `outside the send window (08:00-20:00 Asia/Jakarta)`. */
+      reason: string;
+    };
+
+/** The schedule, as the sender sees it. Built by `src/schedule`. */
+export interface SendGate {
+  /** Campaign-wide: start time, window, deadline. */
+  campaign(now: number): GateDecision;
+  /** Per recipient, for campaigns whose recipients have their own time zones. */
+  recipient?(timezone: string | null, now: number): GateDecision;
+}
+
+/** Why a send stage returned. */
+export type SendStopReason =
+  | 'done' // nothing planned is left
+  | 'limit' // --limit reached
+  | 'interrupted' // stop signal
+  | 'auth' // 401: credentials
+  | 'quota' // 403 or local quota budget spent
+  | 'window' // outside the send window with no-wait
+  | 'deadline'; // end_at passed
+
+/** Events of the send stage, in the order they happen. */
+export type SendEvent =
+  | { type: 'send-started'; campaignId: string; pending: number; ratePerMinute: number; concurrency: number }
+  | { type: 'message-accepted'; line: number; recipient: string; uuid: string; attempt: number }
+  | { type: 'message-retry'; line: number; recipient: string; attempt: number; delayMs: number; error: RkErrorSummary }
+  | { type: 'message-rejected'; line: number; recipient: string; error: RkErrorSummary }
+  | { type: 'message-failed'; line: number; recipient: string; attempts: number; error: RkErrorSummary }
+  | { type: 'rate-limited'; retryAfterMs: number }
+  | { type: 'waiting'; until: number | null; reason: string }
+  | { type: 'send-progress'; progress: SendProgress }
+  | { type: 'stopping'; reason: SendStopReason; inFlight: number };
+
+/** What is safe to show of an RkError (no secrets: built from the taxonomy only). */
+export interface RkErrorSummary {
+  kind: string;
+  code: string;
+  message: string;
+  hint: string;
+}
+
+/** A snapshot of progress for bars and log lines. */
+export interface SendProgress {
+  /** Accepted by the API in this run. */
+  accepted: number;
+  rejected: number;
+  failed: number;
+  /** Planned rows not yet settled. */
+  remaining: number;
+  inFlight: number;
+  /** Accepted per minute over the last minute of this run. */
+  currentRatePerMinute: number;
+  /** Milliseconds until the remaining rows are sent at the configured rate (ignoring windows). */
+  etaMs: number;
+}
+
+/** The result of one send stage. */
+export interface SendOutcome {
+  reason: SendStopReason;
+  /** The error that stopped the run (auth, quota). */
+  error?: RkErrorSummary;
+  /** When the gate said it reopens (window) or null. */
+  reopensAt?: number | null;
+  progress: SendProgress;
+  /** Requests that hit 429 during this run. */
+  rateLimited: number;
+}
+
+/** Options of `sendCampaign`. */
+export interface SendOptions {
+  campaignId: string;
+  /** Project (API key hash): the rate gate in the store is shared by every process of one project. */
+  projectId: string;
+  device: string;
+  type: MessageType;
+  /** The campaign's media file, read and checked once. */
+  media?: MediaFile;
+  /** @default 60 */
+  ratePerMinute: number;
+  /** Attempts per message for retryable failures (5xx, resets, timeouts). @default 5 */
+  maxAttempts: number;
+  /** In-flight requests; defaults to enough for 2 s of latency at the rate. */
+  concurrency?: number;
+  /** Send at most this many messages in this run. */
+  limit?: number;
+  backoff?: BackoffOptions;
+  /** Soft stop: take no new sends, let those in flight finish. */
+  stopSignal?: AbortSignal;
+  /** Hard stop: abort requests in flight too (their rows stay `sending`; the next run resends them safely). */
+  abortSignal?: AbortSignal;
+  /** How long to wait for requests in flight after a soft stop. @default 30000 */
+  drainTimeoutMs?: number;
+  gate?: SendGate;
+  /** Return instead of waiting when the gate is closed. */
+  noWait?: boolean;
+  /** Called before each new send; return false to stop with `quota` (local monthly budget). */
+  budget?: () => boolean | Promise<boolean>;
+  random?: () => number;
+}
+
+/** What the send stage needs from the outside. */
+export interface SendDeps {
+  api: RkApi;
+  store: Store;
+  clock: Clock;
+  emit: (event: SendEvent) => void;
+}
+
+/** Turns any failure into the safe summary used in events and the store. */
+export function summarize(error: RkError): RkErrorSummary {
+  return { kind: error.kind, code: error.label, message: error.message, hint: error.hint };
+}
+
+function toMessageError(error: RkError): MessageError {
+  return { code: error.label, message: error.message };
+}
+
+/**
+ * Sends every planned message of a campaign at the configured rate, checkpointing each step:
+ * `planned -> sending` is committed before the request leaves and the UUID is committed with `accepted`.
+ * Returns when nothing is left, a limit or signal stops it, or the API says no further send can succeed.
+ */
+export async function sendCampaign(deps: SendDeps, options: SendOptions): Promise<SendOutcome> {
+  const { api, store, clock, emit } = deps;
+  const rate = options.ratePerMinute;
+  const concurrency = options.concurrency ?? concurrencyFor(rate);
+  const minSpacingMs = Math.ceil(60_000 / rate);
+  const random = options.random ?? Math.random;
+  const limiter = createLimiter({ id: options.campaignId, ratePerMinute: rate, maxConcurrent: concurrency });
+
+  const initial = await store.counts(options.campaignId);
+  const progress: SendProgress = {
+    accepted: 0,
+    rejected: 0,
+    failed: 0,
+    remaining: initial.byState.planned,
+    inFlight: 0,
+    currentRatePerMinute: 0,
+    etaMs: 0,
+  };
+  const acceptedTimes: number[] = [];
+  let rateLimited = 0;
+  let pausedUntil = 0;
+  let started = 0;
+  let stop: { reason: SendStopReason; error?: RkErrorSummary; reopensAt?: number | null } | undefined;
+  const internalStop = new AbortController();
+  const stopSignals = [options.stopSignal, internalStop.signal].filter((s): s is AbortSignal => s !== undefined);
+  const stopSignal = AbortSignal.any(stopSignals);
+  const inFlight = new Map<number, Promise<void>>();
+  const deferred = new Map<number, number>(); // message id -> when its recipient's window opens
+
+  const snapshot = (): SendProgress => {
+    const now = clock.now();
+    while (acceptedTimes.length > 0 && acceptedTimes[0]! <= now - 60_000) acceptedTimes.shift();
+    const windowMs = Math.min(60_000, Math.max(1, now - (firstAcceptAt ?? now)));
+    progress.currentRatePerMinute = firstAcceptAt === undefined ? 0 : Math.round((acceptedTimes.length * 60_000) / Math.max(windowMs, minSpacingMs));
+    progress.inFlight = inFlight.size;
+    progress.etaMs = Math.round(progress.remaining * minSpacingMs);
+    return { ...progress };
+  };
+  let firstAcceptAt: number | undefined;
+  let lastProgressAt = 0;
+  const report = (force = false): void => {
+    const now = clock.now();
+    if (!force && now - lastProgressAt < 250) return;
+    lastProgressAt = now;
+    emit({ type: 'send-progress', progress: snapshot() });
+  };
+
+  let fatal: unknown;
+  const requestStop = (reason: SendStopReason, error?: RkErrorSummary, reopensAt?: number | null): void => {
+    if (stop) return;
+    stop = { reason, ...(error ? { error } : {}), ...(reopensAt !== undefined ? { reopensAt } : {}) };
+    emit({ type: 'stopping', reason, inFlight: inFlight.size });
+    // `done` and `limit` let queued sends finish; every other reason stops them before they leave.
+    if (reason !== 'done' && reason !== 'limit') internalStop.abort();
+  };
+  options.stopSignal?.addEventListener('abort', () => requestStop('interrupted'), { once: true });
+
+  /** Waits for a send slot in the project's shared window; false if stopped meanwhile. */
+  const acquireSlot = async (): Promise<number | undefined> => {
+    for (;;) {
+      if (stopSignal.aborted) return undefined;
+      const now = clock.now();
+      if (now < pausedUntil) {
+        await clock.sleep(pausedUntil - now, stopSignal);
+        continue;
+      }
+      const r = await store.reserveSendSlot(options.projectId, now, rate, minSpacingMs);
+      if ('slot' in r) return r.slot;
+      await clock.sleep(Math.max(1, r.retryAt - now), stopSignal);
+    }
+  };
+
+  /** The gate, asked again right before a queued message leaves: a window may have closed meanwhile. */
+  const gateOpenFor = (msg: OutgoingMessage): boolean => {
+    const now = clock.now();
+    if (options.gate && !options.gate.campaign(now).open) return false;
+    return !options.gate?.recipient || options.gate.recipient(msg.timezone, now).open;
+  };
+
+  const sendOne = async (msg: OutgoingMessage): Promise<void> => {
+    if (!gateOpenFor(msg)) return; // stays `planned`; the producer waits for the window
+    const slot = await acquireSlot();
+    if (slot !== undefined && !gateOpenFor(msg)) {
+      await store.releaseSendSlot(slot, clock.now());
+      return;
+    }
+    if (slot === undefined) return; // stopped before it left: the row is still `planned`
+    let attempt: number;
+    try {
+      attempt = await store.markSending(msg.id, clock.now());
+    } catch (err) {
+      await store.releaseSendSlot(slot, clock.now());
+      throw err;
+    }
+    try {
+      const accepted = await api.send(
+        {
+          device: options.device,
+          recipient: msg.phone,
+          type: options.type,
+          ...(msg.text !== null ? { message: msg.text } : {}),
+          ...(options.media ? { media: options.media } : {}),
+          ...(msg.payload ? { payload: msg.payload } : {}),
+          requestId: msg.requestId,
+        },
+        options.abortSignal ? { signal: options.abortSignal } : {},
+      );
+      await store.releaseSendSlot(slot, clock.now());
+      const now = clock.now();
+      await store.markAccepted(msg.id, accepted.id, accepted.status || 'queued', now);
+      firstAcceptAt ??= now;
+      acceptedTimes.push(now);
+      progress.accepted++;
+      progress.remaining--;
+      emit({ type: 'message-accepted', line: msg.line, recipient: msg.phone, uuid: accepted.id, attempt });
+    } catch (caught) {
+      await store.releaseSendSlot(slot, clock.now());
+      const error = errorFromTransport(caught);
+      if (error.aborted && options.abortSignal?.aborted) return; // hard stop: leave it `sending` for recovery
+      await settleFailure(msg, attempt, error);
+    } finally {
+      report();
+    }
+  };
+
+  const settleFailure = async (msg: OutgoingMessage, attempt: number, error: RkError): Promise<void> => {
+    const now = clock.now();
+    const summary = summarize(error);
+    if (error.kind === 'rate_limited') {
+      rateLimited++;
+      const waitMs = error.retryAfterMs ?? 5_000;
+      pausedUntil = Math.max(pausedUntil, now + waitMs);
+      emit({ type: 'rate-limited', retryAfterMs: waitMs });
+      await store.markRetry(msg.id, toMessageError(error), pausedUntil, now, { countAttempt: false, uncertain: false });
+      return;
+    }
+    if (error.stopsRun) {
+      await store.markRetry(msg.id, toMessageError(error), 0, now, { countAttempt: false, uncertain: false });
+      requestStop(error.kind === 'auth' ? 'auth' : 'quota', summary);
+      return;
+    }
+    if (error.permanent) {
+      await store.markRejected(msg.id, toMessageError(error), now);
+      progress.rejected++;
+      progress.remaining--;
+      emit({ type: 'message-rejected', line: msg.line, recipient: msg.phone, error: summary });
+      return;
+    }
+    if (attempt >= options.maxAttempts) {
+      await store.markFailedToSend(msg.id, toMessageError(error), now);
+      progress.failed++;
+      progress.remaining--;
+      emit({ type: 'message-failed', line: msg.line, recipient: msg.phone, attempts: attempt, error: summary });
+      return;
+    }
+    const delayMs = backoffDelay(attempt, options.backoff, random);
+    await store.markRetry(msg.id, toMessageError(error), now + delayMs, now, {
+      countAttempt: true,
+      uncertain: error.mayHaveBeenProcessed,
+    });
+    emit({ type: 'message-retry', line: msg.line, recipient: msg.phone, attempt, delayMs, error: summary });
+  };
+
+  emit({ type: 'send-started', campaignId: options.campaignId, pending: progress.remaining, ratePerMinute: rate, concurrency });
+  report(true);
+
+  /** Resolves when any request in flight settles (or at once when none is). */
+  const anySettled = (): Promise<void> =>
+    inFlight.size === 0 ? Promise.resolve() : Promise.race(inFlight.values()).then(() => undefined);
+
+  try {
+    while (!stop) {
+      const now = clock.now();
+      const gate = options.gate?.campaign(now) ?? { open: true as const };
+      if (!gate.open) {
+        if (gate.reopensAt === null) {
+          requestStop('deadline', undefined, null);
+          break;
+        }
+        if (options.noWait) {
+          requestStop('window', undefined, gate.reopensAt);
+          break;
+        }
+        emit({ type: 'waiting', until: gate.reopensAt, reason: gate.reason });
+        await anySettled();
+        await clock.sleep(Math.max(1, gate.reopensAt - clock.now()), stopSignal);
+        continue;
+      }
+      if (options.limit !== undefined && started >= options.limit) {
+        requestStop('limit');
+        break;
+      }
+      // Keep the limiter fed but not flooded: at most twice its concurrency queued or running.
+      const room = concurrency * 2 - inFlight.size;
+      if (room <= 0) {
+        await anySettled();
+        continue;
+      }
+      for (const [id, at] of deferred) if (at <= now) deferred.delete(id);
+      const exclude = new Set<number>([...inFlight.keys(), ...deferred.keys()]);
+      const want = Math.min(room, options.limit === undefined ? room : options.limit - started);
+      const batch = await store.nextPlanned(options.campaignId, now, want, exclude);
+      if (batch.length === 0) {
+        if (inFlight.size > 0) {
+          await anySettled();
+          continue;
+        }
+        const nextAt = await store.nextPlannedAt(options.campaignId);
+        if (nextAt === null) {
+          requestStop('done');
+          break;
+        }
+        const earliestDeferred = Math.min(...deferred.values());
+        if (nextAt <= now) {
+          // Rows are due, but every one of them is outside its recipient's window.
+          if (options.noWait) {
+            requestStop('window', undefined, earliestDeferred);
+            break;
+          }
+          emit({ type: 'waiting', until: earliestDeferred, reason: "outside the remaining recipients' send windows" });
+        }
+        const wakeAt = Math.max(now + 1, nextAt <= now ? earliestDeferred : Math.min(nextAt, earliestDeferred));
+        await clock.sleep(wakeAt - now, stopSignal);
+        continue;
+      }
+      for (const msg of batch) {
+        if (stop) break;
+        if (options.gate?.recipient) {
+          const decision = options.gate.recipient(msg.timezone, now);
+          if (!decision.open) {
+            deferred.set(msg.id, decision.reopensAt ?? Number.MAX_SAFE_INTEGER);
+            continue;
+          }
+        }
+        if (options.budget && !(await options.budget())) {
+          requestStop('quota', {
+            kind: 'quota',
+            code: 'LOCAL_QUOTA_BUDGET',
+            message: 'The configured monthly quota would be exceeded by the next message.',
+            hint: 'Raise RK_MONTHLY_QUOTA (or monthly_quota) if the project has more quota, or run again next month; the campaign resumes where it stopped.',
+          });
+          break;
+        }
+        started++;
+        const job = limiter
+          .schedule(() => sendOne(msg))
+          .catch((err: unknown) => {
+            // Not an API failure (those are settled in sendOne): the store or a bug. Stop and rethrow below.
+            fatal ??= err;
+            requestStop('interrupted');
+            throw err;
+          })
+          .finally(() => inFlight.delete(msg.id));
+        inFlight.set(msg.id, job.catch(() => undefined));
+        job.catch(() => undefined);
+      }
+    }
+  } finally {
+    // Jobs still queued in the limiter return without sending once the stop signal is set; wait for those in
+    // flight, bounded, then leave the rest `sending` for the next run's recovery.
+    const drainTimer = new AbortController();
+    const drained = await Promise.race([
+      Promise.all(inFlight.values()).then(() => true),
+      clock.sleep(options.drainTimeoutMs ?? 30_000, drainTimer.signal).then(() => false),
+    ]);
+    drainTimer.abort();
+    // stop() waits for executing jobs; after a drain timeout the caller abandons them instead.
+    const stopped = limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    if (drained) await stopped;
+  }
+  if (fatal !== undefined) throw fatal;
+  report(true);
+  const outcome: SendOutcome = { reason: stop?.reason ?? 'done', progress: snapshot(), rateLimited };
+  if (stop?.error) outcome.error = stop.error;
+  if (stop?.reopensAt !== undefined) outcome.reopensAt = stop.reopensAt;
+  return outcome;
+}
