@@ -6,7 +6,7 @@ import { isRkError } from '../../rk/errors.js';
 import type { MessageStatus } from '../../rk/types.js';
 import { defineCommand } from '../command.js';
 import { outLine } from '../io.js';
-import { describeFailure, printFailure } from './send.js';
+import { describeFailure, printFailure } from '../failure.js';
 
 /** Arguments of `rk-broadcast message-status`, after yargs parsed them. */
 export interface MessageStatusArgs {

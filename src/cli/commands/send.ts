@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, redact, resolveCredentials } from '../../config/env.js';
+import { resolveCredentials } from '../../config/env.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { RkClient } from '../../rk/client.js';
 import { isRkError, type RkError } from '../../rk/errors.js';
-import { loadMedia, MediaError } from '../../rk/media.js';
+import { loadMedia } from '../../rk/media.js';
 import { MESSAGE_TYPES, type MessageType } from '../../rk/types.js';
 import { defineCommand } from '../command.js';
-import { errLine, outLine, type CliIo } from '../io.js';
+import { describeFailure, InputError, printFailure } from '../failure.js';
+import { errLine, outLine } from '../io.js';
 
 /** Flags of `rk-broadcast send`, after yargs parsed them. */
 export interface SendArgs {
@@ -20,88 +21,6 @@ export interface SendArgs {
   payload?: string;
   requestId?: string;
   json?: boolean;
-}
-
-/** A flag combination or value that cannot work; reported as bad input (exit 2). */
-class InputError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
-
-/** What a failed command prints, in human or JSON form. */
-export interface CliFailure {
-  /** `auth`, `quota`, `validation`, ... for API errors; `config`, `media`, `input` or `internal` otherwise. */
-  kind: string;
-  /** The API's code, verbatim, when there was one. */
-  code: string | null;
-  message: string;
-  hint: string;
-  exitCode: number;
-}
-
-/** Exit code for an RK Connect failure: auth 3, quota 4, the API's validation 2, anything else 1. */
-export function exitCodeForRkError(error: RkError): number {
-  switch (error.kind) {
-    case 'auth':
-      return EXIT.auth;
-    case 'quota':
-      return EXIT.quota;
-    case 'validation':
-      return EXIT.invalidInput;
-    default:
-      return EXIT.internal;
-  }
-}
-
-/** Turns anything a one-shot API command may throw into what it prints and the exit code. */
-export function describeFailure(error: unknown): CliFailure {
-  if (isRkError(error)) {
-    return { kind: error.kind, code: error.code ?? null, message: error.message, hint: error.hint, exitCode: exitCodeForRkError(error) };
-  }
-  if (error instanceof ConfigError) {
-    return { kind: 'config', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
-  }
-  if (error instanceof MediaError) {
-    return { kind: 'media', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
-  }
-  if (error instanceof InputError) {
-    return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return {
-    kind: 'internal',
-    code: null,
-    message: `Unexpected error: ${message}`,
-    hint: 'This is a bug in rk-broadcast; please report it with the command you ran (without secrets).',
-    exitCode: EXIT.internal,
-  };
-}
-
-/**
- * Prints a failure, every text redacted against `secrets`: with `json`, one object `{ ok: false, error, ...extra }`
- * on stdout; otherwise the message, the API's code and the hint on stderr, followed by `notes`.
- */
-export function printFailure(
-  io: CliIo,
-  command: string,
-  failure: CliFailure,
-  options: { json: boolean; secrets: readonly string[]; extra?: Record<string, unknown>; notes?: readonly string[] },
-): void {
-  const clean = (text: string) => redact(text, options.secrets);
-  if (options.json) {
-    const error = { kind: failure.kind, code: failure.code, message: clean(failure.message), hint: clean(failure.hint) };
-    outLine(io, JSON.stringify({ ok: false, error, ...options.extra }));
-    return;
-  }
-  errLine(io, `rk-broadcast ${command}: ${clean(failure.message)}`);
-  if (failure.code !== null) errLine(io, `  code: ${failure.code}`);
-  errLine(io, `  hint: ${clean(failure.hint)}`);
-  for (const note of options.notes ?? []) errLine(io, `  ${clean(note)}`);
 }
 
 /** Keeps digits from what a person typed: spaces, dashes, parentheses and a leading + go; the API validates the rest. */
