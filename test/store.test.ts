@@ -65,7 +65,7 @@ describe('SqliteStore', () => {
     expect(await store.markSending(msg!.id, 10)).toBe(1);
     await expect(store.markSending(msg!.id, 11)).rejects.toBeInstanceOf(TransitionError);
     await store.markAccepted(msg!.id, 'uuid-1', 'queued', 12);
-    await expect(store.markRetry(msg!.id, { code: 'X', message: 'x' }, 0, 13, true)).rejects.toBeInstanceOf(TransitionError);
+    await expect(store.markRetry(msg!.id, { code: 'X', message: 'x' }, 0, 13, { countAttempt: true, uncertain: true })).rejects.toBeInstanceOf(TransitionError);
     await expect(store.markAccepted(msg!.id, 'uuid-2', 'queued', 13)).rejects.toBeInstanceOf(TransitionError);
     expect((await store.counts('c1')).byState.accepted).toBe(1);
     expect(await store.nextPlanned('c1', 100, 10)).toEqual([]);
@@ -79,7 +79,7 @@ describe('SqliteStore', () => {
     await store.markSending(a!.id, 1_000); // crashed long ago
     await store.markSending(b!.id, 95_000); // crashed recently
     await store.markSending(c!.id, 1_000);
-    await store.markRetry(c!.id, { code: 'ECONNRESET', message: 'reset' }, 2_000, 1_500, true); // uncertain retry, old
+    await store.markRetry(c!.id, { code: 'ECONNRESET', message: 'reset' }, 2_000, 1_500, { countAttempt: true, uncertain: true }); // uncertain retry, old
     const r = await store.recoverInFlight('c1', 100_000, 10_000);
     expect(r).toEqual({ requeued: 1, unknown: 2 });
     const next = await store.nextPlanned('c1', 100_000, 10);
@@ -94,7 +94,7 @@ describe('SqliteStore', () => {
     await planned(store, [row(2, '6281')]);
     const [m] = await store.nextPlanned('c1', 0, 1);
     await store.markSending(m!.id, 1);
-    await store.markRetry(m!.id, { code: 'RATE_LIMITED', message: '429' }, 5, 1, false);
+    await store.markRetry(m!.id, { code: 'RATE_LIMITED', message: '429' }, 5, 1, { countAttempt: false, uncertain: false });
     expect(await store.nextPlanned('c1', 4, 1)).toEqual([]);
     expect((await store.nextPlanned('c1', 5, 1))[0]!.attempts).toBe(0);
     await store.close();

@@ -1,6 +1,10 @@
 import { ConfigError, redact } from '../config/env.js';
 import { EXIT } from '../core/exit-codes.js';
 import { isRkError, type RkError } from '../rk/errors.js';
+import { IngestError } from '../ingest/errors.js';
+import { CampaignLockedError } from '../pipeline/run.js';
+import { PlanChangedError, PlanInputError } from '../plan/planner.js';
+import { TemplateError } from '../render/template.js';
 import { MediaError } from '../rk/media.js';
 import { errLine, outLine, type CliIo } from './io.js';
 
@@ -50,6 +54,29 @@ export function describeFailure(error: unknown): CliFailure {
   }
   if (error instanceof MediaError) {
     return { kind: 'media', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
+  }
+  if (error instanceof IngestError || error instanceof TemplateError || error instanceof PlanInputError) {
+    return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };
+  }
+  if (error instanceof PlanChangedError) {
+    return {
+      kind: 'plan_changed',
+      code: null,
+      message: error.message,
+      hint:
+        'Nothing was sent. To send the new version to the recipients not yet messaged, run again with --replan ' +
+        '(messages already sent are never touched). To keep the old plan, restore the original files.',
+      exitCode: EXIT.planChanged,
+    };
+  }
+  if (error instanceof CampaignLockedError) {
+    return {
+      kind: 'locked',
+      code: null,
+      message: error.message,
+      hint: 'Wait for it to finish (rk-broadcast status CAMPAIGN shows progress). If that process is gone, its lock is taken over automatically about a minute after its last heartbeat.',
+      exitCode: EXIT.locked,
+    };
   }
   if (error instanceof InputError) {
     return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };

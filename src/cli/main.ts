@@ -10,6 +10,9 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/** Wrong flags or arguments, as yargs reports them. */
+class UsageError extends Error {}
+
 /**
  * Parses `argv`, runs one command and resolves to the exit code. Never calls `process.exit` itself, so open
  * handles (database, sockets) are closed by the commands before the process ends.
@@ -33,15 +36,20 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {
-      if (err) throw err;
-      fullIo.stderr.write(`rk-broadcast: ${msg}\nRun with --help for usage.\n`);
-      exitCode = EXIT.invalidInput;
+      // Abort parsing: without a throw yargs would still run the command's handler.
+      throw err ?? new UsageError(msg);
     });
   for (const cmd of COMMANDS) {
     parser = parser.command(cmd.command, cmd.describe, cmd.builder, async (args) => {
       exitCode = await cmd.run(args, fullIo);
     });
   }
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    fullIo.stderr.write(`rk-broadcast: ${error.message}\nRun with --help for usage.\n`);
+    return EXIT.invalidInput;
+  }
   return exitCode;
 }

@@ -15,6 +15,7 @@ import {
   type PlanFingerprint,
   type PlanRowInput,
   type ReportRow,
+  type RetryHow,
   type StatusUpdate,
   type Store,
   type SweepTarget,
@@ -504,7 +505,7 @@ export class SqliteStore implements Store {
     this.guarded(id, 'sending', 'accepted', () => this.stmt.markAccepted.run({ id, uuid, apiStatus, now }).changes);
   }
 
-  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, countAttempt: boolean): Promise<void> {
+  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void> {
     this.guarded(
       id,
       'sending',
@@ -516,8 +517,8 @@ export class SqliteStore implements Store {
           nextAttemptAt,
           code: error.code,
           message: error.message,
-          uncertain: countAttempt ? 1 : 0,
-          refund: countAttempt ? 0 : 1,
+          uncertain: how.uncertain ? 1 : 0,
+          refund: how.countAttempt ? 0 : 1,
         }).changes,
     );
   }

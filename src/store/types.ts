@@ -130,6 +130,12 @@ export interface MessageError {
   message: string;
 }
 
+/** How a retry is recorded (see `Store.markRetry`). */
+export interface RetryHow {
+  countAttempt: boolean;
+  uncertain: boolean;
+}
+
 /** An accepted message the sweep should ask about. */
 export interface SweepTarget {
   id: number;
@@ -237,8 +243,11 @@ export interface Store {
   markSending(id: number, now: number): Promise<number>;
   /** sending -> accepted with the UUID, in one transaction. */
   markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void>;
-  /** sending -> planned, to retry at `nextAttemptAt` (same request id). `countAttempt` false for 429s. */
-  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, countAttempt: boolean): Promise<void>;
+  /**
+   * sending -> planned, to retry at `nextAttemptAt` with the same request id. `countAttempt` is false when the
+   * API provably did not process the request (429, a run-stopping 401/403); `uncertain` when it may have.
+   */
+  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void>;
   /** sending -> rejected (the API refused it for good). */
   markRejected(id: number, error: MessageError, now: number): Promise<void>;
   /** sending -> failed_to_send (retries exhausted). */

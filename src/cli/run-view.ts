@@ -1,0 +1,126 @@
+import { relative } from 'node:path';
+import type { RunEvent } from '../pipeline/run.js';
+import type { CampaignCounts } from '../store/types.js';
+import type { CliIo } from './io.js';
+import { formatDuration, type EventOutput } from './output.js';
+
+/**
+ * Shows the events of `run` (plan, recovery, send): NDJSON as they come with --json, otherwise a bar or log lines
+ * plus a line for each thing a person should notice (a rejected message, a 429 pause, a wait for the window).
+ */
+export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEvent) => void {
+  let total = 0;
+  return (event) => {
+    output.json(event);
+    switch (event.type) {
+      case 'plan-started':
+        output.line(`Planning ${event.mode === 'replan' ? '(replan) ' : ''}from ${relative(io.cwd, event.file) || event.file} ...`);
+        break;
+      case 'plan-progress':
+        if (event.rows % 100_000 === 0) output.line(`  ${event.rows.toLocaleString('en-US')} rows planned`, 'debug');
+        break;
+      case 'plan-finished': {
+        const s = event.summary;
+        output.line(
+          `Planned ${s.rows} rows in ${formatDuration(s.durationMs)}: ${s.planned} to send, ${s.invalid} invalid, ` +
+            `${s.duplicate} duplicate, ${s.suppressed} suppressed` +
+            (s.kept + s.skipped > 0 ? `, ${s.kept} already sent kept, ${s.skipped} removed (skipped)` : '') +
+            '.',
+        );
+        break;
+      }
+      case 'plan-kept':
+        output.line('Resuming the existing plan (inputs unchanged).', 'debug');
+        break;
+      case 'recovered':
+        output.line(
+          `Recovered from an interrupted run: ${event.requeued} message(s) in flight will be resent with their request id` +
+            (event.unknown > 0 ? `; ${event.unknown} are too old to resend safely and are marked unknown (see --resend-unknown)` : '') +
+            '.',
+          'important',
+        );
+        break;
+      case 'requeued':
+        output.line(`Requeued ${event.unknown} unknown and ${event.failed} failed message(s).`);
+        break;
+      case 'send-started':
+        total = event.pending;
+        output.line(
+          event.pending === 0
+            ? 'Nothing left to send.'
+            : `Sending ${event.pending} message(s) at ${event.ratePerMinute}/min (ETA ${formatDuration((event.pending * 60_000) / event.ratePerMinute)}).`,
+        );
+        break;
+      case 'send-progress': {
+        const p = event.progress;
+        if (total === 0) break;
+        output.progress({
+          done: p.accepted + p.rejected + p.failed,
+          total,
+          accepted: p.accepted,
+          failed: p.failed,
+          rejected: p.rejected,
+          ratePerMinute: p.currentRatePerMinute,
+          etaMs: p.etaMs,
+          label: 'sending',
+        });
+        break;
+      }
+      case 'message-rejected':
+        output.line(`  line ${event.line} (${event.recipient}): rejected by the API: ${event.error.code}: ${event.error.message}`);
+        break;
+      case 'message-failed':
+        output.line(
+          `  line ${event.line} (${event.recipient}): gave up after ${event.attempts} attempts: ${event.error.message}`,
+        );
+        break;
+      case 'message-retry':
+        output.line(
+          `  line ${event.line}: attempt ${event.attempt} failed (${event.error.code}); retrying in ${formatDuration(event.delayMs)}`,
+          'debug',
+        );
+        break;
+      case 'message-accepted':
+        break;
+      case 'rate-limited':
+        output.line(`  API rate limit reached (429): pausing ${formatDuration(event.retryAfterMs)} as asked.`);
+        break;
+      case 'waiting':
+        output.line(
+          `Waiting: ${event.reason}` + (event.until !== null ? `; resumes at ${new Date(event.until).toISOString()}` : ''),
+          'important',
+        );
+        break;
+      case 'stopping':
+        if (event.reason !== 'done') output.line(`Stopping (${event.reason}); ${event.inFlight} request(s) in flight.`, 'debug');
+        break;
+      case 'lease-taken-over':
+        output.line('Warning: this run lost its campaign lock while running (the process stalled).', 'important');
+        break;
+    }
+  };
+}
+
+/** The report status of each count: API statuses for accepted messages, state names otherwise. */
+export function statusTotals(counts: CampaignCounts): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const [state, n] of Object.entries(counts.byState)) {
+    if (n === 0 || state === 'accepted') continue;
+    const name = state === 'planned' || state === 'sending' ? 'pending' : state;
+    totals[name] = (totals[name] ?? 0) + n;
+  }
+  for (const [status, n] of Object.entries(counts.byApiStatus)) totals[status] = (totals[status] ?? 0) + n;
+  return totals;
+}
+
+/** One line like `delivered 180 · failed 3 · invalid 2 · pending 15`. */
+export function formatTotals(counts: CampaignCounts): string {
+  const order = ['queued', 'sent', 'delivered', 'read', 'failed', 'rejected', 'failed_to_send', 'unknown', 'pending', 'invalid', 'duplicate', 'suppressed', 'skipped', 'expired'];
+  const totals = statusTotals(counts);
+  const names = Object.keys(totals).sort((a, b) => {
+    const ia = order.indexOf(a);
+    const ib = order.indexOf(b);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  });
+  return names.map((n) => `${n} ${totals[n]}`).join(' · ') || 'no rows';
+}
