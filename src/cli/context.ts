@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
-import type { Env } from '../config/env.js';
+import type { ApiCredentials, Env } from '../config/env.js';
+import { RkClient } from '../rk/client.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 
@@ -15,4 +16,24 @@ export function resolveDbPath(flag: string | undefined, io: { env: Env; cwd: str
 /** Opens the state database named by the flags and environment (created 0600 if missing). */
 export function openStore(flag: string | undefined, io: CliIo): SqliteStore {
   return new SqliteStore(resolveDbPath(flag, io), io.env.RK_DB_DURABILITY === 'full' ? { durability: 'full' } : {});
+}
+
+/**
+ * The API client for a command. `RK_REQUEST_TIMEOUT_MS` bounds how long one request may wait for the API's answer
+ * (headers and body; default 30 s), `RK_CONNECT_TIMEOUT_MS` the connection (default 10 s).
+ */
+export function createClient(credentials: ApiCredentials, env: Env): RkClient {
+  const timeout = positiveInt(env.RK_REQUEST_TIMEOUT_MS);
+  const connect = positiveInt(env.RK_CONNECT_TIMEOUT_MS);
+  return new RkClient({
+    ...credentials,
+    ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
+    ...(connect !== undefined ? { connectTimeoutMs: connect } : {}),
+  });
+}
+
+function positiveInt(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }

@@ -12,7 +12,7 @@ import { RkClient } from '../../rk/client.js';
 import { loadMedia } from '../../rk/media.js';
 import type { SendOutcome } from '../../send/sender.js';
 import { defineCommand } from '../command.js';
-import { openStore, resolveDbPath } from '../context.js';
+import { createClient, openStore, resolveDbPath } from '../context.js';
 import { describeFailure, printFailure } from '../failure.js';
 import type { CliIo } from '../io.js';
 import { chooseMode, EventOutput, type Verbosity } from '../output.js';
@@ -155,7 +155,7 @@ export const runCommand = defineCommand<RunArgs>({
       const prepared = await prepareCampaign(campaign);
       const media = campaign.media && campaign.type !== 'text' ? await loadMedia(campaign.media, campaign.type) : undefined;
       store = openStore(args.db, io);
-      client = new RkClient(credentials);
+      client = createClient(credentials, io.env);
       output.line(`Campaign ${campaign.name} (${campaign.id}) · state in ${relative(io.cwd, resolveDbPath(args.db, io))}`);
       const result = await runCampaign(
         { store, api: client, clock: systemClock, emit: runEventHandler(io, output) },

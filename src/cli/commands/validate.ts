@@ -1,0 +1,88 @@
+import { relative, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { loadCampaign } from '../../config/campaign.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { prepareCampaign, validateRows, type ValidationReport } from '../../plan/planner.js';
+import { loadMedia } from '../../rk/media.js';
+import { defineCommand } from '../command.js';
+import { describeFailure, printFailure } from '../failure.js';
+import { outLine, type CliIo } from '../io.js';
+import { formatDuration } from '../output.js';
+
+/** Flags of `rk-broadcast validate`. */
+export interface ValidateArgs {
+  campaign: string;
+  json?: boolean;
+  previews?: number;
+  invalid?: number;
+}
+
+/**
+ * `rk-broadcast validate CAMPAIGN`: checks the campaign file, CSV, template and media, and shows what a run
+ * would send. Sends nothing and writes no state. Exits 2 when the campaign itself cannot work.
+ */
+export const validateCommand = defineCommand<ValidateArgs>({
+  command: 'validate <campaign>',
+  describe: 'Check a campaign and preview it, without sending or writing anything',
+  builder: (y: Argv) =>
+    y
+      .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON)' })
+      .option('previews', { type: 'number', default: 3, describe: 'How many rendered messages to show' })
+      .option('invalid', { type: 'number', default: 10, describe: 'How many invalid rows to list' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' })
+      .example('$0 validate campaigns/promo.yaml', 'Check before running'),
+  run: async (args, io) => {
+    try {
+      const campaign = await loadCampaign(resolve(io.cwd, args.campaign));
+      const prepared = await prepareCampaign(campaign);
+      if (campaign.media && campaign.type !== 'text') await loadMedia(campaign.media, campaign.type);
+      const report = await validateRows(prepared, { previews: args.previews ?? 3, invalidSamples: args.invalid ?? 10 });
+      const durationMs = (report.sendable * 60_000) / campaign.ratePerMinute;
+      const usable = report.sendable > 0;
+      if (args.json) {
+        outLine(io, JSON.stringify({ ok: usable, campaign: { id: campaign.id, name: campaign.name }, ...report, estimatedDurationMs: durationMs }));
+      } else {
+        printReport(io, args.campaign, campaign.name, campaign.id, campaign.ratePerMinute, report, durationMs);
+      }
+      return usable ? EXIT.ok : EXIT.invalidInput;
+    } catch (error) {
+      const failure = describeFailure(error);
+      printFailure(io, 'validate', failure, { json: args.json === true, secrets: [io.env.RK_API_SECRET ?? ''] });
+      return failure.exitCode;
+    }
+  },
+});
+
+function printReport(
+  io: CliIo,
+  path: string,
+  name: string,
+  id: string,
+  rate: number,
+  r: ValidationReport,
+  durationMs: number,
+): void {
+  const print = (text = '') => outLine(io, text);
+  print(`Campaign ${name} (${id}) from ${relative(io.cwd, resolve(io.cwd, path)) || path}`);
+  print(`  CSV: ${r.rows} rows, delimiter "${r.delimiter}"${r.delimiterDetected ? ' (detected)' : ''}, columns: ${r.columns.join(', ')}`);
+  print(`  sendable ${r.sendable} · invalid ${r.invalid} · duplicate ${r.duplicate} · suppressed ${r.suppressed}`);
+  if (r.suppressionInvalidLines > 0) print(`  note: ${r.suppressionInvalidLines} line(s) of the suppression lists hold no valid number and were ignored`);
+  if (r.invalidSamples.length > 0) {
+    print();
+    print(`Invalid rows${r.invalid > r.invalidSamples.length ? ` (first ${r.invalidSamples.length} of ${r.invalid})` : ''}:`);
+    for (const s of r.invalidSamples) print(`  line ${s.line}${s.rawPhone ? ` (${s.rawPhone})` : ''}: ${s.reason}`);
+  }
+  if (r.previews.length > 0) {
+    print();
+    print('Previews:');
+    for (const p of r.previews) {
+      print(`--- line ${p.line} -> ${p.phone}`);
+      for (const l of p.text.split('\n')) print(`  ${l}`);
+      if (p.payload) print(`  payload: ${JSON.stringify(p.payload)}`);
+    }
+  }
+  print();
+  print(`Estimated duration at ${rate}/min: ${formatDuration(durationMs)} for ${r.sendable} message(s).`);
+  if (r.sendable === 0) print('Nothing can be sent: fix the rows above (or the phone column / template) first.');
+  else print(`Looks good. Send with: rk-broadcast run ${path}`);
+}
