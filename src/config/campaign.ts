@@ -1,0 +1,497 @@
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
+import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
+import { ConfigError } from './env.js';
+import { ConfigFileError, describeFound, didYouMean, formatKeyPath, valueAt, type ConfigProblem } from './schema-errors.js';
+
+/** A campaign as loaded from its file: defaults applied, every path absolute. Keys are the file's, in camelCase. */
+export interface Campaign {
+  /** Stable identifier and checkpoint key: `^[a-z0-9][a-z0-9._-]{0,63}$`. */
+  id: string;
+  /** Display name. @default id */
+  name: string;
+  /** Device code messages are sent through (`X-DEVICE-CODE`), e.g. `RK-DEMO`. */
+  device: string;
+  /** Absolute path of the campaign file. */
+  sourcePath: string;
+  /** The campaign file's path as the caller gave it, for messages (e.g. `campaigns/demo.yaml`). */
+  displayPath: string;
+  /** Absolute directory of the campaign file; every relative path in it is resolved against this. */
+  baseDir: string;
+  recipients: {
+    /** Absolute path of the recipients CSV. */
+    file: string;
+    /** Header of the phone column. @default 'phone' */
+    phoneColumn: string;
+    /** Country for national numbers such as `0812…`. @default 'ID' */
+    defaultCountry: CountryCode;
+    /** Field delimiter; undefined means detect from the header line. */
+    delimiter: ',' | ';' | undefined;
+  };
+  /** Absolute path of the `.hbs` template; exactly one of `template` and `message` is set. */
+  template: string | undefined;
+  /** Inline Handlebars message; exactly one of `template` and `message` is set. */
+  message: string | undefined;
+  /** @default 'text' */
+  type: MessageType;
+  /** Absolute path of the media file; set exactly when `type` is not `text`. */
+  media: string | undefined;
+  /** Attached to every message; string values may use template variables. */
+  payload: Record<string, unknown> | undefined;
+  /** @default 60 */
+  ratePerMinute: number;
+  /** Absolute paths of opt-out CSV files. @default [] */
+  suppress: string[];
+  /** Attempts per message before `failed_to_send`. @default 5 */
+  maxAttempts: number;
+  /** `idempotency_window` in milliseconds: how long a resend with the same request id is trusted. @default 12 h */
+  idempotencyWindowMs: number;
+  /** Name of the environment variable holding the API key (not the key). */
+  apiKeyEnv: string | undefined;
+  /** Name of the environment variable holding the API secret (not the secret). */
+  apiSecretEnv: string | undefined;
+  report: {
+    /** CSV columns to include in reports; undefined means all. */
+    columns: string[] | undefined;
+  };
+  /** Messages per calendar month the project may send. */
+  monthlyQuota: number | undefined;
+  /** Reserved for the scheduling issue: kept as found (an object) and not interpreted here. */
+  schedule: unknown;
+}
+
+const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+const DURATION_PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/gy;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration such as `30m`, `12h`, `1d`, `1h30m`, `90s`, `500ms` into milliseconds. Throws RangeError
+ * for anything else.
+ */
+export function parseDuration(text: string): number {
+  const s = text.trim();
+  DURATION_PART.lastIndex = 0;
+  let total = 0;
+  let matched = 0;
+  let m: RegExpExecArray | null;
+  while ((m = DURATION_PART.exec(s)) !== null) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    matched = DURATION_PART.lastIndex;
+    while (s[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++;
+  }
+  if (s === '' || matched !== s.length) {
+    throw new RangeError(`"${text}" is not a duration: expected a number and a unit (ms, s, m, h, d), e.g. 30m, 12h, 1d`);
+  }
+  return Math.round(total);
+}
+
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+const err = (expected: string) => ({ error: expected });
+const text = (expected: string) => z.string(err(expected)).trim().min(1, err(expected));
+const wholeNumber = (min: number, max: number) => {
+  const expected = `expected a whole number from ${min} to ${max}`;
+  return z.int(err(expected)).min(min, err(expected)).max(max, err(expected));
+};
+const filePath = (what: string) => text(`expected a path to ${what}`);
+const envName = (example: string) =>
+  z
+    .string(err(`expected the name of an environment variable, e.g. ${example}`))
+    .regex(ENV_NAME, err(`expected the name of an environment variable (capitals, digits and _), e.g. ${example}`));
+
+const RecipientsSchema = z.strictObject(
+  {
+    file: filePath('the recipients CSV file'),
+    phone_column: text('expected the header name of the CSV column with the phone numbers').default('phone'),
+    default_country: z
+      .string(err('expected an ISO 3166 alpha-2 country code such as ID, MY or SG'))
+      .refine((c) => isPhoneCountry(c.trim().toUpperCase()), err('expected an ISO 3166 alpha-2 country code such as ID, MY or SG'))
+      .transform((c) => c.trim().toUpperCase() as CountryCode)
+      .default('ID'),
+    delimiter: z.enum([',', ';'], err('expected "," or ";" (or no delimiter key, to detect it)')).optional(),
+  },
+  err('expected an object with file (and optionally phone_column, default_country, delimiter)'),
+);
+
+const ReportSchema = z.strictObject(
+  {
+    columns: z
+      .array(text('expected a CSV column name'), err('expected a list of CSV column names'))
+      .min(1, err('expected a list of at least one CSV column name (or no columns key, for all)'))
+      .optional(),
+  },
+  err('expected an object with columns (a list of CSV column names)'),
+);
+
+const CampaignFileSchema = z.strictObject(
+  {
+    id: z
+      .string(err('expected an id of lower-case letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)'))
+      .regex(ID, err('expected an id of lower-case letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)')),
+    name: text('expected a display name').optional(),
+    device: z
+      .string(err('expected a device code registered in the project, e.g. RK-DEMO'))
+      .regex(/^\S+$/, err('expected a device code registered in the project, e.g. RK-DEMO (no spaces)')),
+    recipients: RecipientsSchema,
+    template: filePath('a .hbs template file').optional(),
+    message: z.string(err('expected the message text (Handlebars)')).optional(),
+    type: z.enum(MESSAGE_TYPES, err(`expected one of ${MESSAGE_TYPES.join(', ')}`)).default('text'),
+    media: filePath('the media file to send').optional(),
+    payload: z.record(z.string(), z.unknown(), err('expected an object of metadata (key: value)')).optional(),
+    rate_per_minute: wholeNumber(1, 6000).default(60),
+    suppress: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? [v] : v),
+        z.array(filePath('an opt-out CSV file'), err('expected a list of opt-out CSV files')),
+      )
+      .default([]),
+    max_attempts: wholeNumber(1, 100).default(5),
+    idempotency_window: z
+      .string(err('expected a duration from 1s to 24h, e.g. 30m, 12h'))
+      .refine((v) => {
+        try {
+          const ms = parseDuration(v);
+          return ms >= 1000 && ms <= MAX_IDEMPOTENCY_WINDOW_MS;
+        } catch {
+          return false;
+        }
+      }, err('expected a duration from 1s to 24h (the API keeps request ids for 24 hours), e.g. 30m, 12h'))
+      .default('12h'),
+    api_key_env: envName('RK_API_KEY').optional(),
+    api_secret_env: envName('RK_API_SECRET').optional(),
+    report: ReportSchema.optional(),
+    monthly_quota: wholeNumber(1, 100_000_000).optional(),
+    schedule: z.looseObject({}, err('expected an object (see the scheduling documentation)')).optional(),
+  },
+  err('expected a mapping of campaign keys (id, device, recipients, template or message, …)'),
+);
+
+type CampaignFile = z.output<typeof CampaignFileSchema>;
+
+/** Keys of each strict object, for "did you mean" suggestions. */
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(CampaignFileSchema.shape),
+  recipients: Object.keys(RecipientsSchema.shape),
+  report: Object.keys(ReportSchema.shape),
+};
+
+/** Keys that hold a credential value; normalised (lower case, no `_`/`-`). */
+const SECRET_KEYS = new Set(['apikey', 'apisecret', 'secret', 'token', 'password', 'rkapikey', 'rkapisecret', 'accesstoken', 'key']);
+/** Values of these keys are never echoed in errors: someone may have pasted a secret instead of a variable name. */
+const NEVER_ECHO = new Set(['api_key_env', 'api_secret_env']);
+
+/**
+ * Loads and validates a campaign file (`.yaml`, `.yml` or `.json`). Every path in it is resolved against the
+ * file's directory and must exist. Throws ConfigError (a `ConfigFileError` with `problems`) listing every
+ * problem, each naming the file, the key, what was expected and what was found.
+ */
+export async function loadCampaign(path: string): Promise<Campaign> {
+  const sourcePath = resolve(path);
+  const baseDir = dirname(sourcePath);
+  const ext = extname(path).toLowerCase();
+  if (ext !== '.yaml' && ext !== '.yml' && ext !== '.json') {
+    throw new ConfigError(
+      `${path}: expected a campaign file ending in .yaml, .yml or .json, found "${ext || 'no extension'}"`,
+      'Name the campaign file e.g. campaigns/spring-promo.yaml.',
+      path,
+    );
+  }
+  let source: string;
+  try {
+    source = await readFile(sourcePath, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ConfigError(
+      code === 'ENOENT' ? `campaign file not found: ${path} (looked at ${sourcePath})` : `cannot read the campaign file ${path} (${code ?? String(e)})`,
+      'Check the path; `rk-broadcast init NAME` creates a new campaign.',
+      path,
+    );
+  }
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems: ConfigProblem[] = doc.errors.map((e) => ({
+      key: '',
+      detail: `${ext === '.json' ? 'JSON' : 'YAML'} syntax error at line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split(' at line ')[0]}`,
+    }));
+    throw new ConfigFileError(path, problems, `Fix the ${ext === '.json' ? 'JSON' : 'YAML'} syntax at the position shown (indentation, quotes, a missing ":").`);
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const lineOf = (keyPath: readonly PropertyKey[], ofKey = false): number | undefined => locate(doc.contents, keyPath, ofKey, lineCounter);
+
+  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigFileError(
+      path,
+      [{ key: '', detail: `expected a mapping of campaign keys (id, device, recipients, …), found ${raw === null || raw === undefined ? 'an empty file' : describeFound(raw)}` }],
+      'Start from campaigns/demo.yaml, or run `rk-broadcast init NAME`.',
+    );
+  }
+
+  const problems: ConfigProblem[] = [];
+  const parsed = CampaignFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(...problemsFromIssue(issue, raw, lineOf));
+  }
+  problems.push(...crossChecks(raw as Record<string, unknown>, lineOf));
+  problems.push(...(await missingFiles(raw as Record<string, unknown>, baseDir, lineOf)));
+
+  if (problems.length > 0 || !parsed.success) {
+    const unique = dedupe(problems);
+    const secret = unique.some((p) => p.secret);
+    throw new ConfigFileError(
+      path,
+      sortByLine(unique),
+      secret
+        ? 'Secrets never go in campaign files. Remove the value (and rotate it if the file was shared); put it in the environment or a .env file as RK_API_KEY / RK_API_SECRET, or name other variables with api_key_env / api_secret_env.'
+        : `Fix the keys above in ${path} (paths are relative to ${baseDir}), then run \`rk-broadcast validate ${path}\` again.`,
+    );
+  }
+  return toCampaign(parsed.data, { sourcePath, baseDir, displayPath: path });
+}
+
+/**
+ * The inputs that decide what is sent, as a stable JSON-able object (sorted keys; paths relative to the campaign
+ * file, with `/`): device, type, media, payload, phone column, default country, delimiter, suppression lists, and
+ * the template path or inline message. Rate, attempts, schedule and report settings are left out: changing them
+ * does not change any message. File contents are not included; fingerprint those separately.
+ */
+export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> {
+  const rel = (p: string): string => relative(c.baseDir, p).split(sep).join('/');
+  return sortKeys({
+    device: c.device,
+    type: c.type,
+    media: c.media === undefined ? null : rel(c.media),
+    payload: c.payload ?? null,
+    recipients: {
+      phoneColumn: c.recipients.phoneColumn,
+      defaultCountry: c.recipients.defaultCountry,
+      delimiter: c.recipients.delimiter ?? null,
+    },
+    suppress: c.suppress.map(rel),
+    template: c.template === undefined ? null : rel(c.template),
+    message: c.message ?? null,
+  }) as Record<string, unknown>;
+}
+
+/**
+ * The message source of a campaign and the name to use for it in errors: the template file's text (named by its
+ * path as the user sees it, e.g. `templates/demo.hbs`) or the inline message (named `campaigns/x.yaml: message`).
+ */
+export async function readMessageSource(c: Campaign): Promise<{ source: string; name: string }> {
+  if (c.template !== undefined) {
+    const name = join(dirname(c.displayPath), relative(c.baseDir, c.template));
+    return { source: await readFile(c.template, 'utf8'), name };
+  }
+  return { source: c.message ?? '', name: `${c.displayPath}: message` };
+}
+
+function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: string; displayPath: string }): Campaign {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(where.baseDir, p));
+  return {
+    id: f.id,
+    name: f.name ?? f.id,
+    device: f.device,
+    ...where,
+    recipients: {
+      file: abs(f.recipients.file),
+      phoneColumn: f.recipients.phone_column,
+      defaultCountry: f.recipients.default_country,
+      delimiter: f.recipients.delimiter,
+    },
+    template: f.template === undefined ? undefined : abs(f.template),
+    message: f.message,
+    type: f.type,
+    media: f.media === undefined ? undefined : abs(f.media),
+    payload: f.payload,
+    ratePerMinute: f.rate_per_minute,
+    suppress: f.suppress.map(abs),
+    maxAttempts: f.max_attempts,
+    idempotencyWindowMs: parseDuration(f.idempotency_window),
+    apiKeyEnv: f.api_key_env,
+    apiSecretEnv: f.api_secret_env,
+    report: { columns: f.report?.columns },
+    monthlyQuota: f.monthly_quota,
+    schedule: f.schedule,
+  };
+}
+
+type LineOf = (keyPath: readonly PropertyKey[], ofKey?: boolean) => number | undefined;
+
+function problemsFromIssue(issue: z.core.$ZodIssue, raw: unknown, lineOf: LineOf): ConfigProblem[] {
+  if (issue.code === 'unrecognized_keys') {
+    const parentPath = issue.path;
+    const parentKey = formatKeyPath(parentPath);
+    const known = KNOWN_KEYS[parentKey] ?? [];
+    return issue.keys.map((k) => unknownKeyProblem(k, parentPath, known, lineOf));
+  }
+  const key = formatKeyPath(issue.path);
+  const found = valueAt(raw, issue.path);
+  const topKey = String(issue.path[0] ?? '');
+  const shown = NEVER_ECHO.has(topKey) && typeof found === 'string' ? 'a value that is not a variable name (not shown: it may be a secret)' : describeFound(found);
+  const expected = issue.message.startsWith('expected') ? issue.message : `expected ${issue.message}`;
+  const line = lineOf(issue.path);
+  return [{ key, detail: `${expected}, found ${shown}`, ...(line === undefined ? {} : { line }) }];
+}
+
+function unknownKeyProblem(key: string, parentPath: readonly PropertyKey[], known: readonly string[], lineOf: LineOf): ConfigProblem {
+  const fullPath = [...parentPath, key];
+  const keyPath = formatKeyPath(fullPath);
+  const line = lineOf(fullPath, true);
+  const at = line === undefined ? {} : { line };
+  const normalised = key.toLowerCase().replace(/[-_]/g, '');
+  if (SECRET_KEYS.has(normalised)) {
+    const envKey = normalised.includes('secret') ? 'api_secret_env' : 'api_key_env';
+    return {
+      key: keyPath,
+      detail: `a credential must not be written in a campaign file; expected ${envKey} with the NAME of an environment variable (e.g. ${envKey}: ${envKey === 'api_secret_env' ? 'RK_API_SECRET' : 'RK_API_KEY'}), found a value (not shown)`,
+      secret: true,
+      ...at,
+    };
+  }
+  let suggestion = didYouMean(key, known);
+  let where = suggestion;
+  if (!suggestion) {
+    // The right key at the wrong level, e.g. `phone_column` at the top instead of under `recipients`.
+    for (const [parent, keys] of Object.entries(KNOWN_KEYS)) {
+      if (parent === formatKeyPath(parentPath)) continue;
+      const match = keys.find((k) => k === key);
+      if (match) {
+        suggestion = match;
+        where = parent === '' ? match : `${parent}.${match}`;
+        break;
+      }
+    }
+  }
+  const expected = known.length > 0 ? `expected one of ${known.join(', ')}` : 'expected no such key';
+  return {
+    key: keyPath,
+    detail: `unknown key${where ? ` (did you mean ${where}?)` : ''}; ${expected}`,
+    ...at,
+  };
+}
+
+function crossChecks(raw: Record<string, unknown>, lineOf: LineOf): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at = (path: PropertyKey[]): { line?: number } => {
+    const line = lineOf(path);
+    return line === undefined ? {} : { line };
+  };
+  const hasTemplate = raw.template !== undefined && raw.template !== null;
+  const hasMessage = raw.message !== undefined && raw.message !== null;
+  if (hasTemplate && hasMessage) {
+    problems.push({ key: 'template', detail: 'expected either template or message, found both', ...at(['template']) });
+  } else if (!hasTemplate && !hasMessage) {
+    problems.push({ key: 'template', detail: 'expected template (a .hbs file) or message (inline text), found neither' });
+  }
+  if (typeof raw.template === 'string' && raw.template.trim() !== '' && !raw.template.trim().toLowerCase().endsWith('.hbs')) {
+    problems.push({ key: 'template', detail: `expected a path to a .hbs template file, found ${describeFound(raw.template)}`, ...at(['template']) });
+  }
+  const type = raw.type === undefined ? 'text' : raw.type;
+  const validType = typeof type === 'string' && (MESSAGE_TYPES as readonly string[]).includes(type);
+  if (validType && type === 'text' && raw.media !== undefined) {
+    problems.push({
+      key: 'media',
+      detail: `expected no media for type text (media goes with type image, document, video or audio), found ${describeFound(raw.media)}`,
+      ...at(['media']),
+    });
+  }
+  if (validType && type !== 'text' && (raw.media === undefined || raw.media === null)) {
+    problems.push({ key: 'media', detail: `expected a media file for type ${type}, found nothing`, ...at(['type']) });
+  }
+  if (validType && type === 'text' && typeof raw.message === 'string' && raw.message.trim() === '') {
+    problems.push({ key: 'message', detail: 'expected the message text, found an empty text', ...at(['message']) });
+  }
+  return problems;
+}
+
+async function missingFiles(raw: Record<string, unknown>, baseDir: string, lineOf: LineOf): Promise<ConfigProblem[]> {
+  const candidates: { path: PropertyKey[]; value: unknown }[] = [
+    { path: ['recipients', 'file'], value: valueAt(raw, ['recipients', 'file']) },
+    { path: ['template'], value: raw.template },
+    { path: ['media'], value: raw.media },
+  ];
+  const suppress = typeof raw.suppress === 'string' ? [raw.suppress] : raw.suppress;
+  if (Array.isArray(suppress)) {
+    suppress.forEach((value, i) => candidates.push({ path: typeof raw.suppress === 'string' ? ['suppress'] : ['suppress', i], value }));
+  }
+  const problems: ConfigProblem[] = [];
+  for (const { path, value } of candidates) {
+    if (typeof value !== 'string' || value.trim() === '') continue;
+    const given = value.trim();
+    const absolute = isAbsolute(given) ? given : resolve(baseDir, given);
+    let problem: string | undefined;
+    try {
+      const info = await stat(absolute);
+      if (!info.isFile()) problem = `expected a file, found a directory at ${absolute}`;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      problem =
+        code === 'ENOENT'
+          ? `file not found: ${absolute}${isAbsolute(given) ? '' : ` ("${given}" relative to the campaign file)`}`
+          : `cannot read ${absolute} (${code ?? String(e)})`;
+    }
+    if (problem) {
+      const line = lineOf(path);
+      problems.push({ key: formatKeyPath(path), detail: problem, ...(line === undefined ? {} : { line }) });
+    }
+  }
+  return problems;
+}
+
+/** 1-based line of the value at `keyPath` (or of its key, with `ofKey`), or of the nearest parent that exists. */
+function locate(root: unknown, keyPath: readonly PropertyKey[], ofKey: boolean, counter: LineCounter): number | undefined {
+  let node = root as YamlNode | null | undefined;
+  let offset: number | undefined = (node as { range?: [number, number, number] } | null | undefined)?.range?.[0];
+  for (const part of keyPath) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
+      if (!pair) break;
+      const keyNode = pair.key as YamlNode;
+      const valueNode = pair.value as YamlNode | null;
+      offset = ofKey && part === keyPath[keyPath.length - 1] ? keyNode.range?.[0] : (valueNode?.range?.[0] ?? keyNode.range?.[0]);
+      node = valueNode;
+    } else if (isSeq(node) && typeof part === 'number') {
+      const item = node.items[part] as YamlNode | undefined;
+      if (!item) break;
+      offset = item.range?.[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset === undefined ? undefined : counter.linePos(offset).line;
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.key}\u0000${p.detail}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function sortByLine(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || a.i - b.i)
+    .map(({ p }) => p);
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,109 @@
+import { basename } from 'node:path';
+import { IngestError, parseFile, sniffCsv } from './csv.js';
+import { normalisePhone, type CountryCode } from './phone.js';
+
+/** A line of a suppression file that held no usable number. */
+export interface SuppressionProblem {
+  file: string;
+  /** 1-based physical line. */
+  line: number;
+  reason: string;
+}
+
+/** The numbers never to message, normalised like recipients. */
+export interface Suppression {
+  numbers: Set<string>;
+  /** Lines that held no valid number (ignored). */
+  invalidLines: number;
+  /** The first few of those lines, for a warning. */
+  problems: SuppressionProblem[];
+}
+
+/** Options for `loadSuppression`. */
+export interface SuppressionOptions {
+  /**
+   * Header names accepted for the number column, tried in order (case-insensitive).
+   * @default ['phone']
+   */
+  phoneColumns?: readonly string[];
+  /**
+   * How many problem lines to keep in `problems`.
+   * @default 20
+   */
+  keepProblems?: number;
+}
+
+/**
+ * Reads opt-out lists: each file a CSV with a `phone` column (or one of `phoneColumns`), or a single column of
+ * numbers with no header (a first line that is not a valid number is taken as a header). Numbers are normalised
+ * with `normalisePhone`; lines without a valid number are ignored and counted. Throws IngestError for a missing
+ * file or a multi-column file without a phone column.
+ */
+export async function loadSuppression(
+  files: readonly string[],
+  defaultCountry: CountryCode,
+  options: SuppressionOptions = {},
+): Promise<Suppression> {
+  const wanted = (options.phoneColumns ?? ['phone']).map((c) => c.toLowerCase());
+  const keep = options.keepProblems ?? 20;
+  const result: Suppression = { numbers: new Set(), invalidLines: 0, problems: [] };
+  const problem = (p: SuppressionProblem): void => {
+    result.invalidLines++;
+    if (result.problems.length < keep) result.problems.push(p);
+  };
+
+  for (const file of files) {
+    const { delimiter } = await sniffCsv(file, {
+      what: 'suppression list',
+      allowEmpty: true,
+      hint: 'Check the suppress list in the campaign: paths are relative to the campaign file.',
+    });
+    const parser = parseFile(file, { bom: true, delimiter, relax_column_count: true, relax_quotes: true, trim: true });
+    let phoneIndex: number | undefined;
+    let previousEnd = 0;
+    try {
+      for await (const record of parser as AsyncIterable<string[]>) {
+        // Empty lines arrive as one empty field, so each record starts right after the previous one.
+        const line = previousEnd + 1;
+        previousEnd = line + record.reduce((n, f) => n + (f.match(/\r\n|\r|\n/g)?.length ?? 0), 0);
+        if (record.every((f) => f === '')) continue;
+
+        if (phoneIndex === undefined) {
+          const named = record.findIndex((c) => wanted.includes(c.toLowerCase()));
+          if (named >= 0) {
+            phoneIndex = named;
+            continue;
+          }
+          if (record.length > 1) {
+            throw new IngestError(
+              `suppression list ${basename(file)} has no ${wanted.join(' or ')} column; its header has: ${record.join(', ')}`,
+              {
+                file,
+                line,
+                hint: `Name the column with the numbers "phone", or keep only one column of numbers in the file.`,
+              },
+            );
+          }
+          phoneIndex = 0;
+          // A single column: its first line is data when it is a number, else a header of any name.
+          if (!normalisePhone(record[0]!, defaultCountry).ok) continue;
+        }
+        const raw = record[phoneIndex] ?? '';
+        const normalised = normalisePhone(raw, defaultCountry);
+        if (normalised.ok) result.numbers.add(normalised.phone);
+        else problem({ file, line, reason: normalised.reason });
+      }
+    } catch (err) {
+      if (err instanceof IngestError) throw err;
+      const lines = (err as { lines?: number }).lines;
+      throw new IngestError(
+        `suppression list ${basename(file)}${lines === undefined ? '' : `: line ${lines}`}: cannot read the CSV (${(err as Error).message})`,
+        { file, ...(lines === undefined ? {} : { line: lines }), hint: 'Check the file is a UTF-8 CSV with balanced quotes.', cause: err },
+      );
+    } finally {
+      parser.destroy();
+    }
+  }
+  return result;
+}
+
