@@ -83,11 +83,12 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     sourcePath: campaign.sourcePath,
     now: clock.now(),
   });
-  const lease = await store.acquireLease(
-    { campaignId: campaign.id, owner, pid: process.pid, host: hostname() },
-    clock.now(),
-    options.leaseStaleMs ?? 60_000,
-  );
+  const me = { campaignId: campaign.id, owner, pid: process.pid, host: hostname() };
+  let lease = await store.acquireLease(me, clock.now(), options.leaseStaleMs ?? 60_000);
+  if (!lease.acquired && lease.holder.host === me.host && !processAlive(lease.holder.pid)) {
+    // The holder ran on this machine and its process is gone (killed, crashed): no need to wait for staleness.
+    lease = await store.acquireLease(me, clock.now(), 0);
+  }
   if (!lease.acquired) throw new CampaignLockedError(lease.holder);
   let lostLease = false;
   const heartbeat = setInterval(() => {
@@ -143,5 +144,15 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
   } finally {
     clearInterval(heartbeat);
     await store.releaseLease(campaign.id, owner);
+  }
+}
+
+/** Whether a process with this pid exists on this machine (signal 0 checks without sending anything). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
