@@ -20,13 +20,16 @@ export function openStore(flag: string | undefined, io: CliIo): SqliteStore {
 
 /**
  * The API client for a command. `RK_REQUEST_TIMEOUT_MS` bounds how long one request may wait for the API's answer
- * (headers and body; default 30 s), `RK_CONNECT_TIMEOUT_MS` the connection (default 10 s).
+ * (headers and body; default 30 s), `RK_CONNECT_TIMEOUT_MS` the connection (default 10 s), `RK_MAX_CONNECTIONS` the
+ * keep-alive pool (default 256).
  */
 export function createClient(credentials: ApiCredentials, env: Env): RkClient {
   const timeout = positiveInt(env.RK_REQUEST_TIMEOUT_MS);
   const connect = positiveInt(env.RK_CONNECT_TIMEOUT_MS);
   return new RkClient({
     ...credentials,
+    // In-flight requests are bounded by the send concurrency (at most 256); the pool must not be the limit.
+    connections: positiveInt(env.RK_MAX_CONNECTIONS) ?? 256,
     ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
     ...(connect !== undefined ? { connectTimeoutMs: connect } : {}),
   });

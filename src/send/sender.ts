@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../core/clock.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
@@ -110,6 +111,12 @@ export interface SendOptions {
   noWait?: boolean;
   /** Called before each new send; return false to stop with `quota` (local monthly budget). */
   budget?: () => boolean | Promise<boolean>;
+  /**
+   * Called once for every send `budget` allowed, when it is settled: `created` is true when the API accepted it
+   * (the store now counts it), false when it did not leave or failed. Lets a budget shared by concurrent campaigns
+   * count the sends still queued or in flight exactly.
+   */
+  budgetRelease?: (created: boolean) => void;
   random?: () => number;
 }
 
@@ -161,6 +168,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
   const internalStop = new AbortController();
   const stopSignals = [options.stopSignal, internalStop.signal].filter((s): s is AbortSignal => s !== undefined);
   const stopSignal = AbortSignal.any(stopSignals);
+  setMaxListeners(0, stopSignal); // every waiting job listens to it
+  if (options.abortSignal) setMaxListeners(0, options.abortSignal); // and every request in flight to this one
   const inFlight = new Map<number, Promise<void>>();
   const deferred = new Map<number, number>(); // message id -> when its recipient's window opens
 
@@ -214,14 +223,15 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     return !options.gate?.recipient || options.gate.recipient(msg.timezone, now).open;
   };
 
-  const sendOne = async (msg: OutgoingMessage): Promise<void> => {
-    if (!gateOpenFor(msg)) return; // stays `planned`; the producer waits for the window
+  /** Sends one message; resolves true when the API accepted it. */
+  const sendOne = async (msg: OutgoingMessage): Promise<boolean> => {
+    if (!gateOpenFor(msg)) return false; // stays `planned`; the producer waits for the window
     const slot = await acquireSlot();
     if (slot !== undefined && !gateOpenFor(msg)) {
       await store.releaseSendSlot(slot, clock.now());
-      return;
+      return false;
     }
-    if (slot === undefined) return; // stopped before it left: the row is still `planned`
+    if (slot === undefined) return false; // stopped before it left: the row is still `planned`
     let attempt: number;
     try {
       attempt = await store.markSending(msg.id, clock.now());
@@ -250,11 +260,13 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       progress.accepted++;
       progress.remaining--;
       emit({ type: 'message-accepted', line: msg.line, recipient: msg.phone, uuid: accepted.id, attempt });
+      return true;
     } catch (caught) {
       await store.releaseSendSlot(slot, clock.now());
       const error = errorFromTransport(caught);
-      if (error.aborted && options.abortSignal?.aborted) return; // hard stop: leave it `sending` for recovery
+      if (error.aborted && options.abortSignal?.aborted) return false; // hard stop: leave it `sending` for recovery
       await settleFailure(msg, attempt, error);
+      return false;
     } finally {
       report();
     }
@@ -379,8 +391,18 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           break;
         }
         started++;
+        const budgeted = options.budget !== undefined;
         const job = limiter
           .schedule(() => sendOne(msg))
+          .then(
+            (created) => {
+              if (budgeted) options.budgetRelease?.(created);
+            },
+            (err: unknown) => {
+              if (budgeted) options.budgetRelease?.(false);
+              throw err;
+            },
+          )
           .catch((err: unknown) => {
             // Not an API failure (those are settled in sendOne): the store or a bug. Stop and rethrow below.
             fatal ??= err;

@@ -296,6 +296,9 @@ export class SqliteStore implements Store {
            acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
       ),
       heartbeat: db.prepare('UPDATE leases SET heartbeat_at = ? WHERE campaign_id = ? AND owner = ?'),
+      pendingTimezones: db.prepare<[string], { timezone: string | null }>(
+        `SELECT DISTINCT timezone FROM messages WHERE campaign_id = ? AND state IN ('planned', 'sending')`,
+      ),
       releaseLease: db.prepare('DELETE FROM leases WHERE campaign_id = ? AND owner = ?'),
       pruneSlots: db.prepare(
         `DELETE FROM send_slots WHERE project_id = ? AND COALESCE(released_at, reserved_at + ${SLOT_MAX_IN_FLIGHT_MS}) <= ?`,
@@ -637,6 +640,23 @@ export class SqliteStore implements Store {
     this.stmt.releaseLease.run(campaignId, owner);
   }
 
+  async getLease(campaignId: string): Promise<Lease | undefined> {
+    const held = this.stmt.getLease.get(campaignId);
+    if (!held) return undefined;
+    return {
+      campaignId: held.campaign_id,
+      owner: held.owner,
+      pid: held.pid,
+      host: held.host,
+      acquiredAt: held.acquired_at,
+      heartbeatAt: held.heartbeat_at,
+    };
+  }
+
+  async pendingTimezones(campaignId: string): Promise<(string | null)[]> {
+    return this.stmt.pendingTimezones.all(campaignId).map((r) => r.timezone);
+  }
+
   async reserveSendSlot(
     projectId: string,
     now: number,
@@ -647,14 +667,17 @@ export class SqliteStore implements Store {
       .transaction(() => {
         this.stmt.pruneSlots.run(projectId, now - WINDOW_MS);
         const live = this.stmt.liveSlots.get(projectId, now - WINDOW_MS)!;
+        // Slots are kept on a nominal grid `minSpacingMs` apart, so a timer that wakes a little late does not push
+        // every later send back: lateness is caught up (by at most one spacing, so idle time never allows a burst).
         const last = this.stmt.lastSlot.get(projectId)?.last ?? null;
-        if (last !== null && now < last + minSpacingMs) return { retryAt: last + minSpacingMs };
+        const nominal = last === null ? now : Math.max(now - minSpacingMs, last + minSpacingMs);
+        if (nominal > now) return { retryAt: nominal };
         if (live.n >= perMinute) {
           // Everything counted may still be in flight: poll soon; otherwise the oldest answer leaves the window.
           const retryAt = live.oldest !== null ? Math.max(now + 1, live.oldest + WINDOW_MS + 1) : now + 50;
           return { retryAt: live.inFlight === live.n ? Math.min(retryAt, now + 50) : retryAt };
         }
-        const slot = Number(this.stmt.insertSlot.run(projectId, now).lastInsertRowid);
+        const slot = Number(this.stmt.insertSlot.run(projectId, nominal).lastInsertRowid);
         return { slot };
       })
       .immediate();

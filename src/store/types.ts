@@ -270,12 +270,16 @@ export interface Store {
   acquireLease(lease: Omit<Lease, 'acquiredAt' | 'heartbeatAt'>, now: number, staleMs: number): Promise<{ acquired: true } | { acquired: false; holder: Lease }>;
   heartbeat(campaignId: string, owner: string, now: number): Promise<boolean>;
   releaseLease(campaignId: string, owner: string): Promise<void>;
+  /** The campaign's lease as stored (live or stale), without taking it: for `list` and `status`. */
+  getLease(campaignId: string): Promise<Lease | undefined>;
+  /** Distinct recipient zones (null: none given) of the rows still to send, for per-recipient windows in `due`. */
+  pendingTimezones(campaignId: string): Promise<(string | null)[]>;
 
   /**
    * Rate gate shared by every process using this database: reserves a send slot for a project if fewer than
    * `perMinute` slots are live in the last 60 s (a slot is live while in flight and for 60 s after its answer,
-   * so the API's sliding window can never see more than `perMinute`), and at least `minSpacingMs` passed since
-   * the last reservation. Otherwise says when to ask again.
+   * so the API's sliding window can never see more than `perMinute`), and slots stay on a grid `minSpacingMs`
+   * apart (lateness is caught up by at most one spacing). Otherwise says when to ask again.
    */
   reserveSendSlot(projectId: string, now: number, perMinute: number, minSpacingMs: number): Promise<{ slot: number } | { retryAt: number }>;
   /** Marks a slot's request answered (or failed) at `now`: it stays counted for 60 s from then. */
