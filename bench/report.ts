@@ -17,7 +17,7 @@ const CLI = fileURLToPath(new URL('../../bin/rk-broadcast.js', import.meta.url))
 const CITIES = ['Bandung', 'Jakarta', 'Surabaya', 'Yogyakarta', 'Semarang', 'Medan', 'Makassar'];
 
 /** Plans `count` rows in batches of 20,000 and gives every fifth an accepted message with a final status. */
-async function seed(store: SqliteStore, id: string, count: number): Promise<void> {
+export async function seed(store: SqliteStore, id: string, count: number): Promise<void> {
   const t0 = Date.UTC(2026, 11, 5, 2, 0, 0);
   await store.ensureCampaign({ id, name: `bench ${count}`, projectId: 'p-bench', sourcePath: '/bench.yaml', now: t0 });
   const generation = await store.beginPlan(id, 'fresh', t0);

@@ -66,7 +66,7 @@ describe('loadCampaign: valid files', () => {
       apiSecretEnv: 'SHOP_B_API_SECRET',
       report: { columns: ['first_name', 'kota'] },
       monthlyQuota: 5000,
-      schedule: { start_at: '2026-12-01T09:00:00+07:00' },
+      schedule: { startAt: Date.parse('2026-12-01T09:00:00+07:00'), endAt: undefined, maxLatenessMs: undefined, window: undefined },
     });
   });
 
@@ -230,7 +230,7 @@ describe('campaignFingerprintInputs', () => {
     expect(fp(base)).not.toContain(DIR);
     expect(campaignFingerprintInputs(base)).toMatchObject({ template: 'templates/promo.hbs', media: 'media/promo.jpg', suppress: ['data/optout.csv'] });
     // Not part of what is sent.
-    const operational: Campaign = { ...base, ratePerMinute: 5, maxAttempts: 9, schedule: { x: 1 }, report: { columns: ['kota'] }, name: 'x', monthlyQuota: 1 };
+    const operational: Campaign = { ...base, ratePerMinute: 5, maxAttempts: 9, schedule: { startAt: 0, endAt: undefined, maxLatenessMs: undefined, window: undefined }, report: { columns: ['kota'] }, name: 'x', monthlyQuota: 1 };
     expect(fp(operational)).toBe(fp(base));
     // Part of what is sent.
     expect(fp({ ...base, device: 'RK-OTHER' })).not.toBe(fp(base));

@@ -26,6 +26,14 @@ function mulberry32(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves when the child prints its first NDJSON event (or exits). */
+function firstEvent(child: ReturnType<typeof startCli>): Promise<void> {
+  return new Promise((resolve) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('close', () => resolve());
+  });
+}
+
 describe('crash safety (real child processes, SIGKILL)', () => {
   it.each([
     { name: 'clean network', seed: 11, faults: {} },
@@ -48,9 +56,11 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     const random = mulberry32(seed);
     const kills: { afterMs: number; messagesBefore: number }[] = [];
     for (let i = 0; i < 12; i++) {
-      const child = startCli(['run', path, '--db', db, '--json'], { cwd: dir, env });
-      // Kill between 300 ms (still starting, planning or recovering) and 2 s (mid-send, ~50 messages/s).
-      const afterMs = Math.round(300 + random() * 1700);
+      const child = startCli(['run', path, '--db', db, '--json', '--no-sweep'], { cwd: dir, env });
+      // Timed from the first event the child prints (startup time varies with machine load): then between 0 ms
+      // (planning, recovering) and 1.5 s (mid-send at ~50 messages/s).
+      await firstEvent(child);
+      const afterMs = Math.round(random() * 1500);
       await sleep(afterMs);
       child.kill('SIGKILL');
       const r = await child.result;
@@ -60,7 +70,7 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     }
     // The kills happened at different stages: some before anything was sent, most in the middle.
     expect(kills.filter((k) => k.messagesBefore > 0 && k.messagesBefore < sendable.length).length).toBeGreaterThanOrEqual(5);
-    const final = await runCli(['run', path, '--db', db], { cwd: dir, env });
+    const final = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     expect(final.code, final.stderr).toBe(0);
 
     const counts = new Map<string, number>();
@@ -80,7 +90,20 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     const { path, sendable } = writeCampaign(dir, { valid: 300, rate: 3000 });
     const db = join(dir, 'state.db');
     const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
-    const child = startCli(['run', path, '--db', db], { cwd: dir, env });
+    const child = startCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
+    // Stop once it is sending, whatever the machine's load.
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      const onData = (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('Sending 300 message(s)')) {
+          child.stderr!.off('data', onData);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', onData);
+      child.once('close', () => resolve());
+    });
     await sleep(1500);
     child.kill('SIGTERM');
     const r = await child.result;
@@ -94,7 +117,7 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     expect(c.byState.accepted).toBe(emulator.messages().length);
     expect(c.byState.accepted).toBeGreaterThan(0);
     expect(c.byState.planned).toBeGreaterThan(0);
-    const resumed = await runCli(['run', path, '--db', db], { cwd: dir, env });
+    const resumed = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     expect(resumed.code).toBe(0);
     expect(new Set(emulator.messages().map((m) => m.recipient)).size).toBe(sendable.length);
     expect(emulator.messages()).toHaveLength(sendable.length);

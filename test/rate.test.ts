@@ -24,7 +24,7 @@ describe('rate fidelity', () => {
     const dir = tempDir();
     const { path, sendable } = writeCampaign(dir, { valid: 1400, rate });
     const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_MONTHLY_QUOTA: '100000' });
-    const r = await runCli(['run', path, '--db', join(dir, 's.db')], { cwd: dir, env });
+    const r = await runCli(['run', path, '--db', join(dir, 's.db'), '--no-sweep'], { cwd: dir, env });
     expect(r.code, r.stderr).toBe(0);
     const stats = emulator.stats();
     expect(stats.rateLimited).toBe(0);

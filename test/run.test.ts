@@ -48,7 +48,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     const { path, sendable, rows } = writeCampaign(dir, { valid: 180, invalid: 8, duplicates: 7, suppressed: 5, rate: 6000 });
     expect(rows).toHaveLength(200);
     const db = join(dir, 'state.db');
-    const r = await runCli(['run', path, '--db', db], { cwd: dir, env: envFor(emulator) });
+    const r = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env: envFor(emulator) });
     expect(r.stderr).toContain('180 to send, 8 invalid, 7 duplicate, 5 suppressed');
     expect(r.code).toBe(0);
     expectExactlyOnce(emulator, sendable.map((s) => s.expected!));
@@ -66,7 +66,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     expect(stored.filter((x) => x.state === 'suppressed')).toHaveLength(5);
     expect(statSync(db).mode & 0o777).toBe(0o600);
     // A second run has nothing left to do and sends nothing.
-    const again = await runCli(['run', path, '--db', db], { cwd: dir, env: envFor(emulator) });
+    const again = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env: envFor(emulator) });
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('Nothing left to send');
     expect(emulator.messages()).toHaveLength(180);
@@ -81,7 +81,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     const dir = tempDir();
     const { path, sendable } = writeCampaign(dir, { valid: 120, rate: 6000, extraYaml: 'max_attempts: 12' });
     const db = join(dir, 'state.db');
-    const r = await runCli(['run', path, '--db', db], { cwd: dir, env: envFor(emulator, { RK_REQUEST_TIMEOUT_MS: '400' }) });
+    const r = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env: envFor(emulator, { RK_REQUEST_TIMEOUT_MS: '400' }) });
     expect(r.code).toBe(0);
     const stats = emulator.stats();
     expect(stats.injected.resetAfter).toBeGreaterThan(0);
@@ -99,7 +99,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     const db = join(dir, 'state.db');
     // A local budget higher than the API's, so the API's 403 is what stops this run.
     const env = envFor(emulator, { RK_MONTHLY_QUOTA: '1000000' });
-    const first = await runCli(['run', path, '--db', db], { cwd: dir, env });
+    const first = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     expect(first.code).toBe(4);
     expect(first.stderr).toContain('QUOTA_EXCEEDED');
     expect(first.stderr).toMatch(/resume with: rk-broadcast run/i);
@@ -108,7 +108,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     expect(mid.filter((x) => x.state === 'accepted')).toHaveLength(30);
     expect(mid.filter((x) => x.state === 'planned')).toHaveLength(20);
     emulator.setQuota(DEMO_PROJECT.apiKey, 1000);
-    const second = await runCli(['run', path, '--db', db], { cwd: dir, env });
+    const second = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     expect(second.code).toBe(0);
     expectExactlyOnce(emulator, sendable.map((s) => s.expected!));
   });
@@ -118,7 +118,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     const dir = tempDir();
     const { path } = writeCampaign(dir, { valid: 5 });
     const secret = 'wrong_secret_value_123456';
-    const r = await runCli(['run', path, '--db', join(dir, 's.db')], { cwd: dir, env: envFor(emulator, { RK_API_SECRET: secret }) });
+    const r = await runCli(['run', path, '--db', join(dir, 's.db'), '--no-sweep'], { cwd: dir, env: envFor(emulator, { RK_API_SECRET: secret }) });
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('INVALID_SIGNATURE');
     expect(r.stderr + r.stdout).not.toContain(secret);
@@ -132,7 +132,7 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     // The device does not belong to the project: every message is refused with 422 INVALID_DEVICE.
     writeFileSync(path, (await import('node:fs')).readFileSync(path, 'utf8').replace('device: RK-DEMO', 'device: RK-OTHER'));
     const db = join(dir, 's.db');
-    const r = await runCli(['run', path, '--db', db], { cwd: dir, env: envFor(emulator) });
+    const r = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env: envFor(emulator) });
     expect(r.code).toBe(0);
     const stored = await rowsOf(db, 'test-campaign');
     expect(stored.map((x) => [x.state, x.errorCode])).toEqual(Array(10).fill(['rejected', 'INVALID_DEVICE']));
@@ -144,19 +144,19 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     const { path } = writeCampaign(dir, { valid: 10, rate: 6000 });
     const db = join(dir, 's.db');
     const env = envFor(emulator);
-    expect((await runCli(['run', path, '--db', db, '--limit', '4'], { cwd: dir, env })).code).toBe(0);
+    expect((await runCli(['run', path, '--db', db, '--no-sweep', '--limit', '4'], { cwd: dir, env })).code).toBe(0);
     expect(emulator.messages()).toHaveLength(4);
     const csvPath = join(dir, 'campaigns', 'recipients.csv');
     const fs = await import('node:fs');
     const lines = fs.readFileSync(csvPath, 'utf8').trimEnd().split('\r\n');
     // Remove the last row (never sent) and add a new recipient.
     fs.writeFileSync(csvPath, [...lines.slice(0, -1), '081299998888,"Baru",Kota 1'].join('\r\n') + '\r\n');
-    const refused = await runCli(['run', path, '--db', db], { cwd: dir, env });
+    const refused = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     expect(refused.code).toBe(5);
     expect(refused.stderr).toContain('the recipient CSV');
     expect(refused.stderr).toContain('--replan');
     expect(emulator.messages()).toHaveLength(4);
-    const replanned = await runCli(['run', path, '--db', db, '--replan'], { cwd: dir, env });
+    const replanned = await runCli(['run', path, '--db', db, '--no-sweep', '--replan'], { cwd: dir, env });
     expect(replanned.code).toBe(0);
     const recipients = emulator.messages().map((m) => m.recipient);
     expect(recipients).toHaveLength(10);
@@ -177,9 +177,31 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     expect(v.stdout).toMatch(/line 8 \(080\): .*/);
     const fs = await import('node:fs');
     expect(fs.existsSync(join(dir, '.rk-broadcast'))).toBe(false);
-    const d = await runCli(['run', path, '--dry-run', '--db', join(dir, 's.db')], { cwd: dir, env: envFor(emulator) });
+    const d = await runCli(['run', path, '--dry-run', '--no-sweep', '--db', join(dir, 's.db')], { cwd: dir, env: envFor(emulator) });
     expect(d.code).toBe(0);
     expect(d.stderr).toContain('Dry run');
     expect(emulator.messages()).toHaveLength(0);
+  });
+
+  it('ends with a status sweep: --sweep-until-final leaves every message with its final status', async () => {
+    emulator = await startEmulator({
+      port: 0,
+      projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }],
+      lifecycle: { queuedToSentMs: 200, sentToDeliveredMs: 300, failRecipients: ['6281200000001'], failureMessage: 'Recipient is not on WhatsApp' },
+    });
+    const dir = tempDir();
+    const { path } = writeCampaign(dir, { valid: 4, rate: 6000 });
+    const db = join(dir, 's.db');
+    const r = await runCli(['run', path, '--db', db, '--sweep-until-final', '--sweep-timeout', '30s'], { cwd: dir, env: envFor(emulator) });
+    expect(r.code, r.stderr).toBe(0);
+    const stored = await rowsOf(db, 'test-campaign');
+    expect(stored.map((x) => [x.phone, x.apiStatus])).toEqual([
+      ['6281200000000', 'delivered'],
+      ['6281200000001', 'failed'],
+      ['6281200000002', 'delivered'],
+      ['6281200000003', 'delivered'],
+    ]);
+    expect(stored[1]!.errorMessage).toBe('Recipient is not on WhatsApp');
+    expect(r.stderr).toMatch(/delivered 3 · failed 1/);
   });
 });

@@ -47,6 +47,8 @@ export interface ProgressView {
   ratePerMinute: number;
   etaMs: number;
   label: string;
+  /** Word before `accepted` (default `sent`); the sweep shows `delivered`. */
+  acceptedLabel?: string;
 }
 
 /**
@@ -103,6 +105,7 @@ export class EventOutput {
       rate: view.ratePerMinute.toFixed(1),
       etaText: formatDuration(view.etaMs),
       label: view.label,
+      acceptedLabel: view.acceptedLabel ?? 'sent',
     };
     if (this.mode === 'tty' && this.verbosity !== 'quiet') {
       this.barTotal = view.total;
@@ -113,7 +116,7 @@ export class EventOutput {
           {
             stream: this.io.stderr as NodeJS.WriteStream,
             format:
-              '{label} {bar} {value}/{total} | sent {accepted} | failed {failed} | {rate}/min | ETA {etaText}',
+              '{label} {bar} {value}/{total} | {acceptedLabel} {accepted} | failed {failed} | {rate}/min | ETA {etaText}',
             hideCursor: true,
             clearOnComplete: false,
             etaBuffer: 50,
@@ -132,7 +135,7 @@ export class EventOutput {
     this.lastLogAt = now;
     const stamp = new Date().toISOString().slice(11, 19);
     this.line(
-      `[${stamp}] ${view.label}: ${view.done}/${view.total} | sent ${view.accepted} | failed ${payload.failed} | ${payload.rate}/min | ETA ${payload.etaText}`,
+      `[${stamp}] ${view.label}: ${view.done}/${view.total} | ${payload.acceptedLabel} ${view.accepted} | failed ${payload.failed} | ${payload.rate}/min | ETA ${payload.etaText}`,
     );
   }
 

@@ -4,6 +4,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNo
 import { z } from 'zod';
 import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
+import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
 import { ConfigError } from './env.js';
 import { ConfigFileError, describeFound, didYouMean, formatKeyPath, valueAt, type ConfigProblem } from './schema-errors.js';
 
@@ -59,8 +60,8 @@ export interface Campaign {
   };
   /** Messages per calendar month the project may send. */
   monthlyQuota: number | undefined;
-  /** Reserved for the scheduling issue: kept as found (an object) and not interpreted here. */
-  schedule: unknown;
+  /** Start, send window, deadline and lateness limit (see `src/schedule`); undefined: send whenever run. */
+  schedule: Schedule | undefined;
 }
 
 const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -165,7 +166,7 @@ const CampaignFileSchema = z.strictObject(
     api_secret_env: envName('RK_API_SECRET').optional(),
     report: ReportSchema.optional(),
     monthly_quota: wholeNumber(1, 100_000_000).optional(),
-    schedule: z.looseObject({}, err('expected an object (see the scheduling documentation)')).optional(),
+    schedule: ScheduleSchema.optional(),
   },
   err('expected a mapping of campaign keys (id, device, recipients, template or message, …)'),
 );
@@ -177,6 +178,8 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(CampaignFileSchema.shape),
   recipients: Object.keys(RecipientsSchema.shape),
   report: Object.keys(ReportSchema.shape),
+  schedule: SCHEDULE_KEYS,
+  'schedule.window': WINDOW_KEYS,
 };
 
 /** Keys that hold a credential value; normalised (lower case, no `_`/`-`). */
@@ -275,6 +278,8 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
     suppress: c.suppress.map(rel),
     template: c.template === undefined ? null : rel(c.template),
     message: c.message ?? null,
+    // Which column holds each recipient's zone changes what is stored on every row.
+    timezoneColumn: c.schedule?.window?.timezoneColumn ?? null,
   }) as Record<string, unknown>;
 }
 

@@ -3,8 +3,15 @@ import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import { ensurePlan, type PlanEvent, type PlanSummary, type PreparedCampaign } from '../plan/planner.js';
 import type { MediaFile, RkApi } from '../rk/types.js';
+import { createScheduleGate, latenessRefusal, ScheduleRefusedError } from '../schedule/gate.js';
+import type { MonthlyQuota, QuotaCheck } from '../schedule/quota.js';
+import type { Schedule } from '../schedule/schema.js';
+import { formatInstant } from '../schedule/window.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
 import type { CampaignCounts, Lease, Store } from '../store/types.js';
+
+/** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
+export const DEFAULT_LEASE_STALE_MS = 60_000;
 
 /** Another process is running this campaign. */
 export class CampaignLockedError extends Error {
@@ -23,7 +30,11 @@ export type RunEvent =
   | SendEvent
   | { type: 'recovered'; requeued: number; unknown: number }
   | { type: 'requeued'; unknown: number; failed: number }
-  | { type: 'lease-taken-over'; previousOwner: string };
+  | { type: 'lease-taken-over'; previousOwner: string }
+  /** The quota pre-flight, before the first send. */
+  | ({ type: 'quota-checked' } & QuotaCheck)
+  /** `end_at` passed: `count` rows that were still to be sent are now `expired`. */
+  | { type: 'expired'; count: number; endAt: number };
 
 /** What a run needs from the outside. */
 export interface RunDeps {
@@ -54,6 +65,13 @@ export interface RunOptions {
   gate?: SendGate;
   noWait?: boolean;
   budget?: () => boolean | Promise<boolean>;
+  /**
+   * The campaign's schedule: builds the gate (unless `gate` is given), refuses a start later than `max_lateness`,
+   * and expires what is left at `end_at`. Ignored by `dryRun`.
+   */
+  schedule?: Schedule;
+  /** The project's local monthly quota: a pre-flight event before sending and the send budget (unless `budget` is given). */
+  quota?: MonthlyQuota;
   /** A lease older than this is taken over (its owner died). @default 60000 */
   leaseStaleMs?: number;
   /** @default 10000 */
@@ -66,6 +84,10 @@ export interface RunResult {
   recovered: { requeued: number; unknown: number };
   send: SendOutcome | null;
   counts: CampaignCounts;
+  /** Rows this run turned `expired` because `end_at` passed. */
+  expired: number;
+  /** The quota pre-flight, when a quota was given. */
+  quota: QuotaCheck | null;
 }
 
 /**
@@ -84,7 +106,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     now: clock.now(),
   });
   const me = { campaignId: campaign.id, owner, pid: process.pid, host: hostname() };
-  let lease = await store.acquireLease(me, clock.now(), options.leaseStaleMs ?? 60_000);
+  let lease = await store.acquireLease(me, clock.now(), options.leaseStaleMs ?? DEFAULT_LEASE_STALE_MS);
   if (!lease.acquired && lease.holder.host === me.host && !processAlive(lease.holder.pid)) {
     // The holder ran on this machine and its process is gone (killed, crashed): no need to wait for staleness.
     lease = await store.acquireLease(me, clock.now(), 0);
@@ -108,6 +130,21 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
       emit({ type: 'requeued', unknown, failed });
     }
     let send: SendOutcome | null = null;
+    let expired = 0;
+    let quota: QuotaCheck | null = null;
+    const schedule = options.dryRun ? undefined : options.schedule;
+    if (schedule) await refuseBySchedule({ store, clock, emit }, campaign.id, schedule);
+    if (options.quota && !options.dryRun) {
+      const pending = await store.counts(campaign.id);
+      quota = await options.quota.check(pending.byState.planned + pending.byState.sending);
+      emit({ type: 'quota-checked', ...quota });
+    }
+    const gate = options.gate ?? (schedule ? createScheduleGate(schedule) : undefined);
+    const budgetHooks = options.budget
+      ? { budget: options.budget }
+      : options.quota
+        ? { budget: () => options.quota!.reserve(), budgetRelease: (created: boolean) => options.quota!.release(created) }
+        : {};
     if (!options.dryRun) {
       const stopSignals = [options.stopSignal].filter((s): s is AbortSignal => s !== undefined);
       send = await sendCampaign(
@@ -124,11 +161,14 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ...(options.limit !== undefined ? { limit: options.limit } : {}),
           ...(stopSignals.length > 0 ? { stopSignal: AbortSignal.any(stopSignals) } : {}),
           ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
-          ...(options.gate ? { gate: options.gate } : {}),
+          ...(gate ? { gate } : {}),
           ...(options.noWait ? { noWait: true } : {}),
-          ...(options.budget ? { budget: options.budget } : {}),
+          ...budgetHooks,
         },
       );
+      if (send.reason === 'deadline' && schedule?.endAt !== undefined) {
+        expired = await expireRest({ store, clock, emit }, campaign.id, schedule.endAt, schedule.window?.timezone);
+      }
       const finished = send.reason === 'done' || send.reason === 'deadline';
       await store.updateCampaign(
         campaign.id,
@@ -140,7 +180,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
       // Only possible if this process stalled past the stale limit; the transitions stayed guarded regardless.
       emit({ type: 'lease-taken-over', previousOwner: owner });
     }
-    return { plan, recovered, send, counts: await store.counts(campaign.id) };
+    return { plan, recovered, send, counts: await store.counts(campaign.id), expired, quota };
   } finally {
     clearInterval(heartbeat);
     await store.releaseLease(campaign.id, owner);
@@ -148,11 +188,53 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
 }
 
 /** Whether a process with this pid exists on this machine (signal 0 checks without sending anything). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+type ScheduleDeps = Pick<RunDeps, 'store' | 'clock' | 'emit'>;
+
+/**
+ * Before any send, with the lease held: at or after `end_at` the rest expires and the run is refused (`ended`);
+ * a first run later than `max_lateness` is refused (`late`) and nothing changes.
+ */
+async function refuseBySchedule(deps: ScheduleDeps, campaignId: string, schedule: Schedule): Promise<void> {
+  const { store, clock } = deps;
+  const now = clock.now();
+  const zone = schedule.window?.timezone;
+  if (schedule.endAt !== undefined && now >= schedule.endAt) {
+    const expired = await expireRest(deps, campaignId, schedule.endAt, zone);
+    await store.updateCampaign(campaignId, { lastStop: 'expired', finishedAt: now }, now);
+    throw new ScheduleRefusedError(
+      'ended',
+      `The campaign ended at its end_at (${formatInstant(schedule.endAt, zone)}); nothing was sent` +
+        (expired > 0 ? ` and the ${expired} message(s) not yet sent are now marked expired.` : ' (nothing was left to send).'),
+      'The report lists the expired rows. To send them anyway, move schedule.end_at later, then run again with --replan.',
+      expired,
+    );
+  }
+  const record = await store.getCampaign(campaignId);
+  const late = latenessRefusal(schedule, record?.firstSendAt ?? null, now);
+  if (late) {
+    await store.updateCampaign(campaignId, { lastStop: 'late' }, now);
+    throw new ScheduleRefusedError(
+      'late',
+      late,
+      'A server that comes back late must not fire an old campaign. If it should still go out, move schedule.start_at ' +
+        '(or raise or remove max_lateness) and run again.',
+    );
+  }
+}
+
+/** Marks every row still `planned` as `expired` (deadline passed) and says so. */
+async function expireRest(deps: ScheduleDeps, campaignId: string, endAt: number, zone: string | undefined): Promise<number> {
+  const now = deps.clock.now();
+  const count = await deps.store.expirePlanned(campaignId, `end_at (${formatInstant(endAt, zone)}) passed before it was sent`, now);
+  if (count > 0) deps.emit({ type: 'expired', count, endAt });
+  return count;
 }

@@ -192,14 +192,17 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
   };
 
   let fatal: unknown;
-  const requestStop = (reason: SendStopReason, error?: RkErrorSummary, reopensAt?: number | null): void => {
+  const requestStop = (reason: SendStopReason, error?: RkErrorSummary, reopensAt?: number | null, letQueuedFinish = false): void => {
     if (stop) return;
     stop = { reason, ...(error ? { error } : {}), ...(reopensAt !== undefined ? { reopensAt } : {}) };
     emit({ type: 'stopping', reason, inFlight: inFlight.size });
-    // `done` and `limit` let queued sends finish; every other reason stops them before they leave.
-    if (reason !== 'done' && reason !== 'limit') internalStop.abort();
+    // `done`, `limit` and a spent local budget let queued sends finish (they are within it); every other reason
+    // stops them before they leave.
+    if (reason !== 'done' && reason !== 'limit' && !letQueuedFinish) internalStop.abort();
   };
   options.stopSignal?.addEventListener('abort', () => requestStop('interrupted'), { once: true });
+  // A stop that came before this stage started (e.g. SIGTERM while planning) never fires the listener.
+  if (options.stopSignal?.aborted) requestStop('interrupted');
 
   /** Waits for a send slot in the project's shared window; false if stopped meanwhile. */
   const acquireSlot = async (): Promise<number | undefined> => {
@@ -382,12 +385,17 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           }
         }
         if (options.budget && !(await options.budget())) {
-          requestStop('quota', {
-            kind: 'quota',
-            code: 'LOCAL_QUOTA_BUDGET',
-            message: 'The configured monthly quota would be exceeded by the next message.',
-            hint: 'Raise RK_MONTHLY_QUOTA (or monthly_quota) if the project has more quota, or run again next month; the campaign resumes where it stopped.',
-          });
+          requestStop(
+            'quota',
+            {
+              kind: 'quota',
+              code: 'LOCAL_QUOTA_BUDGET',
+              message: 'The configured monthly quota would be exceeded by the next message.',
+              hint: 'Raise RK_MONTHLY_QUOTA (or monthly_quota) if the project has more quota, or run again next month; the campaign resumes where it stopped.',
+            },
+            undefined,
+            true,
+          );
           break;
         }
         started++;

@@ -51,8 +51,10 @@ export const MIGRATIONS: readonly string[] = [
     checks          INTEGER NOT NULL DEFAULT 0,
     updated_at      INTEGER NOT NULL
   );
-  -- NULL request ids (never-sendable rows) are distinct, so this dedupes only sendable numbers.
-  CREATE UNIQUE INDEX messages_request ON messages(campaign_id, request_id);
+  -- One sendable row per number (the request id is a function of it). Partial, so never-sendable rows (duplicates,
+  -- invalid, suppressed) may repeat a number; keyed by the short number rather than the hash, which halves the
+  -- cost of planning a million rows.
+  CREATE UNIQUE INDEX messages_sendable_phone ON messages(campaign_id, phone) WHERE request_id IS NOT NULL;
   CREATE INDEX messages_state_line ON messages(campaign_id, state, line);
   CREATE INDEX messages_line ON messages(campaign_id, line, id);
   CREATE INDEX messages_accepted_at ON messages(accepted_at) WHERE accepted_at IS NOT NULL;

@@ -172,7 +172,7 @@ export class SqliteStore implements Store {
         `INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, timezone, state, text, payload,
            request_id, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?)
-         ON CONFLICT (campaign_id, request_id) DO UPDATE SET
+         ON CONFLICT (campaign_id, phone) WHERE request_id IS NOT NULL DO UPDATE SET
            generation = excluded.generation, line = excluded.line, fields = excluded.fields,
            raw_phone = excluded.raw_phone, timezone = excluded.timezone,
            text = CASE WHEN state = 'planned' THEN excluded.text ELSE text END,
@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       firstLineOf: db.prepare<[string, string], { line: number }>(
-        'SELECT line FROM messages WHERE campaign_id = ? AND request_id = ?',
+        'SELECT line FROM messages WHERE campaign_id = ? AND phone = ? AND request_id IS NOT NULL',
       ),
       completePlan: db.prepare(
         `UPDATE campaigns SET plan_complete = 1, fingerprint = ?, planned_at = ?, updated_at = ? WHERE id = ? AND plan_generation = ?`,
@@ -281,7 +281,7 @@ export class SqliteStore implements Store {
       ),
       reportPage: db.prepare<[string, number, number, number, number, number], MessageRow>(
         `SELECT ${messageColumns} FROM messages
-         WHERE campaign_id = ? AND (generation = ?) = ? AND (line > ? OR (line = ? AND id > ?))
+         WHERE campaign_id = ? AND (generation = ?) = ? AND ? IS NOT NULL AND (line, id) > (?, ?)
          ORDER BY line, id LIMIT 1000`,
       ),
       acceptedSince: db.prepare<[string, number], { n: number }>(
@@ -386,10 +386,10 @@ export class SqliteStore implements Store {
     this.db
       .transaction(() => {
         for (const row of rows) {
-          const fields = JSON.stringify(row.fields);
+          const fields = row.fieldsJson ?? JSON.stringify(row.fields);
           const timezone = row.timezone ?? null;
           if (row.state === 'planned' && row.requestId) {
-            const payload = row.payload === null ? null : JSON.stringify(row.payload);
+            const payload = row.payloadJson ?? (row.payload === null ? null : JSON.stringify(row.payload));
             const upserted = this.stmt.insertPlanned.get(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone, row.text, payload, row.requestId, now,
             ) as { state: MessageState } | undefined;
@@ -398,7 +398,7 @@ export class SqliteStore implements Store {
               else result.kept++;
               continue;
             }
-            const first = this.stmt.firstLineOf.get(campaignId, row.requestId);
+            const first = this.stmt.firstLineOf.get(campaignId, row.phone!);
             this.stmt.insertNotSendable.run(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone,
               'duplicate', 'DUPLICATE', `same number as line ${first?.line ?? '?'}`, now,

@@ -100,6 +100,10 @@ export interface PlanRowInput {
   reason: string | null;
   /** Recipient's own IANA zone, when the campaign has a timezone column. */
   timezone?: string | null;
+  /** `fields` already as JSON (the plan worker serialises off the main thread); wins over `fields`. */
+  fieldsJson?: string;
+  /** `payload` already as JSON; wins over `payload`. */
+  payloadJson?: string;
 }
 
 /** Counts of what one plan batch did. */
@@ -255,7 +259,7 @@ export interface Store {
   /** Every `planned` row -> `expired` (deadline passed). */
   expirePlanned(campaignId: string, reason: string, now: number): Promise<number>;
 
-  /** Accepted messages whose API status is not final, least recently checked first. */
+  /** Accepted messages whose API status is not final, in id order after `afterId` (a pass pages through them). */
   sweepTargets(campaignId: string, finalStatuses: readonly string[], limit: number, afterId: number): Promise<SweepTarget[]>;
   /** Records what the API said about one accepted message. */
   recordStatus(id: number, update: StatusUpdate): Promise<void>;

@@ -1,6 +1,14 @@
 import { relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { loadCampaign } from '../../config/campaign.js';
+import { existsSync } from 'node:fs';
+import { loadCampaign, type Campaign } from '../../config/campaign.js';
+import { resolveCredentials } from '../../config/env.js';
+import { systemClock } from '../../core/clock.js';
+import { projectIdFor } from '../../plan/fingerprint.js';
+import { describeSchedule } from '../../schedule/describe.js';
+import { MonthlyQuota, quotaSettingsFor, type QuotaUsage } from '../../schedule/quota.js';
+import { SqliteStore } from '../../store/sqlite.js';
+import { resolveDbPath } from '../context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { prepareCampaign, validateRows, type ValidationReport } from '../../plan/planner.js';
 import { loadMedia } from '../../rk/media.js';
@@ -12,6 +20,7 @@ import { formatDuration } from '../output.js';
 /** Flags of `rk-broadcast validate`. */
 export interface ValidateArgs {
   campaign: string;
+  db?: string;
   json?: boolean;
   previews?: number;
   invalid?: number;
@@ -30,19 +39,23 @@ export const validateCommand = defineCommand<ValidateArgs>({
       .option('previews', { type: 'number', default: 3, describe: 'How many rendered messages to show' })
       .option('invalid', { type: 'number', default: 10, describe: 'How many invalid rows to list' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' })
+      .option('db', { type: 'string', describe: 'State database, read (never created) for the quota check' })
       .example('$0 validate campaigns/promo.yaml', 'Check before running'),
   run: async (args, io) => {
     try {
       const campaign = await loadCampaign(resolve(io.cwd, args.campaign));
-      const prepared = await prepareCampaign(campaign);
+      const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
       if (campaign.media && campaign.type !== 'text') await loadMedia(campaign.media, campaign.type);
       const report = await validateRows(prepared, { previews: args.previews ?? 3, invalidSamples: args.invalid ?? 10 });
       const durationMs = (report.sendable * 60_000) / campaign.ratePerMinute;
+      const schedule = describeSchedule(campaign, report.sendable, Date.now(), await quotaUsageIfKnown(campaign, args.db, io));
       const usable = report.sendable > 0;
       if (args.json) {
-        outLine(io, JSON.stringify({ ok: usable, campaign: { id: campaign.id, name: campaign.name }, ...report, estimatedDurationMs: durationMs }));
+        const { lines, ...when } = schedule;
+        outLine(io, JSON.stringify({ ok: usable, campaign: { id: campaign.id, name: campaign.name }, ...report, estimatedDurationMs: durationMs, schedule: when }));
       } else {
         printReport(io, args.campaign, campaign.name, campaign.id, campaign.ratePerMinute, report, durationMs);
+        for (const line of schedule.lines) outLine(io, line);
       }
       return usable ? EXIT.ok : EXIT.invalidInput;
     } catch (error) {
@@ -52,6 +65,28 @@ export const validateCommand = defineCommand<ValidateArgs>({
     }
   },
 });
+
+/**
+ * The project's usage this month, when it can be known without writing anything: credentials are set and the
+ * state database already exists. Otherwise undefined (the schedule lines then say only what the quota is).
+ */
+async function quotaUsageIfKnown(campaign: Campaign, dbFlag: string | undefined, io: CliIo): Promise<QuotaUsage | undefined> {
+  const path = resolveDbPath(dbFlag, io);
+  if (!existsSync(path)) return undefined;
+  let projectId: string;
+  try {
+    const credentials = resolveCredentials(io.env, { apiKeyEnv: campaign.apiKeyEnv, apiSecretEnv: campaign.apiSecretEnv });
+    projectId = projectIdFor(credentials.apiKey, credentials.baseUrl);
+  } catch {
+    return undefined;
+  }
+  const store = new SqliteStore(path);
+  try {
+    return await new MonthlyQuota(store, systemClock, projectId, quotaSettingsFor(io.env, campaign)).usage();
+  } finally {
+    await store.close();
+  }
+}
 
 function printReport(
   io: CliIo,

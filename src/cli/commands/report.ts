@@ -1,0 +1,199 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, relative, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { loadCampaign, type Campaign } from '../../config/campaign.js';
+import { redact } from '../../config/env.js';
+import { EXIT } from '../../core/exit-codes.js';
+import {
+  csvReport,
+  failedOnlyCsv,
+  htmlReport,
+  jsonReport,
+  REPORT_FORMATS,
+  ReportError,
+  RETRY_STATUSES,
+  writeChunks,
+  writeReportFile,
+  type FailedOnlyStats,
+  type ReportFormat,
+  type ReportSource,
+} from '../../report/index.js';
+import { defineCommand } from '../command.js';
+import { openStore, resolveDbPath } from '../context.js';
+import { describeFailure, InputError, printFailure } from '../failure.js';
+import { errLine, type CliIo } from '../io.js';
+import { formatTotals } from '../run-view.js';
+import { secretsOf } from './run.js';
+
+/** Flags of `rk-broadcast report`. */
+export interface ReportArgs {
+  campaign: string;
+  format?: ReportFormat;
+  out?: string;
+  failedOnly?: boolean;
+  bom?: boolean;
+  delimiter?: string;
+  rawNumbers?: boolean;
+  timezone?: string;
+  maxRows?: number;
+  db?: string;
+  quiet?: boolean;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '';
+  }
+}
+
+/** The format asked for, else the one `--out`'s extension names, else CSV. */
+function chooseFormat(args: ReportArgs): ReportFormat {
+  if (args.format) return args.format;
+  const ext = args.out ? extname(args.out).toLowerCase().slice(1) : '';
+  if (ext === 'htm') return 'html';
+  return (REPORT_FORMATS as readonly string[]).includes(ext) ? (ext as ReportFormat) : 'csv';
+}
+
+function parseDelimiter(value: string | undefined): ',' | ';' {
+  if (value === undefined || value === ',' || value === 'comma') return ',';
+  if (value === ';' || value === 'semicolon') return ';';
+  throw new InputError(`--delimiter must be "," or ";", found ${JSON.stringify(value)}.`, "Quote it for the shell: --delimiter ';'");
+}
+
+/**
+ * What the report needs to know about the campaign: from its file, or (when the argument is not a file) from the
+ * database alone by campaign id, so a report still works after the campaign's files moved.
+ */
+async function campaignFor(arg: string, io: CliIo, exists: (id: string) => Promise<boolean>): Promise<{ campaign?: Campaign; id: string }> {
+  const path = resolve(io.cwd, arg);
+  if (/\.(ya?ml|json)$/i.test(arg) || existsSync(path)) {
+    const campaign = await loadCampaign(path);
+    return { campaign, id: campaign.id };
+  }
+  if (await exists(arg)) return { id: arg };
+  throw new InputError(
+    `No campaign file ${arg} (looked at ${path}), and no campaign with that id in the database.`,
+    'Name the campaign file, e.g. rk-broadcast report campaigns/promo.yaml --format html --out report.html',
+  );
+}
+
+/** Turns a failure to write `--out` into bad input that names the file. */
+function outputError(error: unknown, out: string): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && ['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENOSPC'].includes(code)) {
+    return new InputError(`Cannot write the report to ${out} (${code}).`, 'Choose another --out path, one you can write to.');
+  }
+  return error;
+}
+
+/** `rk-broadcast report CAMPAIGN`: the delivery report as CSV, JSON or HTML, or the rows to send again. */
+export const reportCommand = defineCommand<ReportArgs>({
+  command: 'report <campaign>',
+  describe: 'Write the delivery report (csv, json or html), or the rows to retry with --failed-only',
+  builder: (y: Argv) =>
+    y
+      .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON), or a campaign id in the database' })
+      .option('format', { choices: REPORT_FORMATS, describe: 'Report format (default: from --out\'s extension, else csv)' })
+      .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
+      .option('failed-only', {
+        type: 'boolean',
+        default: false,
+        describe: `Only the rows worth sending again (${RETRY_STATUSES.join(', ')}), as a recipient CSV for a follow-up campaign`,
+      })
+      .option('bom', { type: 'boolean', default: false, describe: 'Start the CSV with a UTF-8 byte order mark (Excel on Windows)' })
+      .option('delimiter', { type: 'string', describe: 'CSV delimiter: "," (default) or ";" (spreadsheets in comma-decimal locales)' })
+      .option('raw-numbers', { type: 'boolean', default: false, describe: 'CSV: write phone numbers plain instead of ="…" (for programs, not spreadsheets)' })
+      .option('timezone', { type: 'string', default: 'UTC', describe: 'HTML: time zone to show times in, e.g. Asia/Jakarta (CSV and JSON use UTC)' })
+      .option('max-rows', { type: 'number', default: 5000, describe: 'HTML: most not-delivered rows listed in the table' })
+      .option('db', { type: 'string', describe: 'State database (default: $RK_BROADCAST_DB, else .rk-broadcast/state.db)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary on stderr' })
+      .check((a) => {
+        const maxRows = a['max-rows'] as number | undefined;
+        if (maxRows !== undefined && (!Number.isInteger(maxRows) || maxRows < 0)) throw new Error(`--max-rows must be a whole number, found ${String(maxRows)}`);
+        if (a['failed-only'] && a.format !== undefined && a.format !== 'csv') throw new Error('--failed-only writes a CSV; leave out --format or use --format csv');
+        return true;
+      })
+      .example('$0 report campaigns/promo.yaml --format html --out promo.html', 'A page to open, share and print')
+      .example('$0 report campaigns/promo.yaml --format csv --bom --delimiter ";" > promo.csv', 'For Excel in a comma-decimal locale')
+      .example('$0 report campaigns/promo.yaml --failed-only --out retry.csv', 'Recipients for a follow-up campaign'),
+  run: async (args, io) => {
+    let secrets = secretsOf(io);
+    const dbPath = resolveDbPath(args.db, io);
+    if (!existsSync(dbPath)) {
+      // Opening would create an empty database; there is nothing to report from one.
+      printFailure(
+        io,
+        'report',
+        describeFailure(new InputError(`No state database at ${dbPath}: no campaign was run with it.`, 'Point --db (or RK_BROADCAST_DB) at the database the campaign was run with.')),
+        { json: false, secrets },
+      );
+      return EXIT.invalidInput;
+    }
+    const store = openStore(args.db, io);
+    try {
+      const format: ReportFormat = args.failedOnly ? 'csv' : chooseFormat(args);
+      const delimiter = parseDelimiter(args.delimiter);
+      if (args.out === undefined && format === 'html' && io.stdout.isTTY) {
+        throw new InputError('An HTML report is a file to open in a browser, not something to print on a terminal.', 'Add --out report.html (or redirect: > report.html).');
+      }
+      const { campaign, id } = await campaignFor(args.campaign, io, async (candidate) => (await store.getCampaign(candidate)) !== undefined);
+      secrets = secretsOf(io, campaign);
+      const source: ReportSource = {
+        store,
+        campaignId: id,
+        name: campaign?.name,
+        columns: campaign?.report.columns,
+        phoneColumn: campaign?.recipients.phoneColumn,
+        secrets,
+      };
+      const stats: FailedOnlyStats = { rows: 0, phoneColumn: undefined };
+      const chunks = args.failedOnly
+        ? failedOnlyCsv(source, { delimiter, bom: args.bom === true }, stats)
+        : format === 'csv'
+          ? csvReport(source, { delimiter, bom: args.bom === true, protectNumbers: args.rawNumbers !== true })
+          : format === 'json'
+            ? jsonReport(source)
+            : htmlReport(source, { timeZone: args.timezone ?? 'UTC', maxRows: args.maxRows ?? 5000, version: packageVersion() });
+
+      const out = args.out === undefined ? undefined : resolve(io.cwd, args.out);
+      if (out === undefined) {
+        try {
+          await writeChunks(chunks, io.stdout);
+        } catch (error) {
+          // The reader went away (`| head`): not a failure of the report.
+          if ((error as { code?: unknown }).code !== 'EPIPE') throw error;
+        }
+      } else {
+        await writeReportFile(chunks, out).catch((error: unknown) => {
+          throw outputError(error, args.out!);
+        });
+      }
+
+      if (!args.quiet) {
+        const where = out === undefined ? 'stdout' : relative(io.cwd, out) || out;
+        const counts = await store.counts(id);
+        if (args.failedOnly) {
+          errLine(io, `Wrote ${stats.rows} row(s) to retry (${RETRY_STATUSES.join(', ')}) to ${where}.`);
+          if (stats.rows > 0) {
+            errLine(
+              io,
+              `Use it as recipients.file of a follow-up campaign (phone_column: ${stats.phoneColumn ?? 'phone'}); it keeps the original columns, and the phone column holds the normalised number.`,
+            );
+          }
+        } else {
+          errLine(io, redact(`${format.toUpperCase()} report of ${campaign?.name ?? id}: ${counts.total} row(s) · ${formatTotals(counts)} → ${where}`, secrets));
+        }
+      }
+      return EXIT.ok;
+    } catch (caught) {
+      const error = caught instanceof ReportError ? new InputError(caught.message, caught.hint) : caught;
+      const failure = describeFailure(error);
+      printFailure(io, 'report', failure, { json: false, secrets });
+      return failure.exitCode;
+    } finally {
+      await store.close();
+    }
+  },
+});

@@ -1,0 +1,152 @@
+import { redact } from '../config/env.js';
+import type { ReportRow } from '../store/types.js';
+import { reportStatus } from './status.js';
+
+/** Fixed columns before the chosen CSV columns, in order. */
+export const LEADING_COLUMNS = ['line', 'recipient', 'original_number'] as const;
+/** Fixed columns after the chosen CSV columns, in order. */
+export const TRAILING_COLUMNS = [
+  'message_id',
+  'status',
+  'error_code',
+  'error_message',
+  'attempts',
+  'request_id',
+  'sent_at',
+  'delivered_at',
+  'failed_at',
+] as const;
+const FIXED = new Set<string>([...LEADING_COLUMNS, ...TRAILING_COLUMNS]);
+
+/** One report row, format-independent. Times are ISO 8601 in UTC; absent values are null. */
+export interface ReportRecord {
+  /** 1-based line of the row in the recipient CSV. */
+  line: number;
+  /** The normalised number (country code, digits only), or null when the row's number is invalid. */
+  recipient: string | null;
+  /** The phone column exactly as written in the CSV. */
+  original_number: string;
+  /** The chosen CSV columns of the row, by header name. */
+  fields: Record<string, string>;
+  /** The message UUID RK Connect returned. */
+  message_id: string | null;
+  /** See `REPORT_STATUSES`. */
+  status: string;
+  error_code: string | null;
+  error_message: string | null;
+  /** Send attempts made (0 for rows never sent). */
+  attempts: number;
+  /** The idempotency key sent as X-REQUEST-ID. */
+  request_id: string | null;
+  /** First attempt. */
+  sent_at: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
+}
+
+/** A report that cannot be made as asked (unknown column, unknown campaign): bad input. */
+export class ReportError extends Error {
+  constructor(
+    message: string,
+    /** What to do about it. */
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'ReportError';
+  }
+}
+
+/** The CSV columns a report shows, and their header names in the CSV report. */
+export interface ColumnPlan {
+  /** CSV column names (keys of `ReportRow.fields`), in report order. */
+  fields: string[];
+  /** Header of each in the CSV report: the name itself, or `csv_<name>` when it equals a fixed column's name. */
+  headers: string[];
+  /** The phone column of the recipient CSV, when known or recognisable. */
+  phoneColumn: string | undefined;
+}
+
+/**
+ * Decides which CSV columns a report shows. `chosen` (the campaign's `report.columns`) wins and must exist in the
+ * CSV; otherwise every column of the CSV except the phone column, whose text is already in `original_number`.
+ * The column list comes from the first row, since every row of a plan comes from the same header.
+ */
+export function planColumns(firstRow: ReportRow | undefined, chosen: readonly string[] | undefined, phoneColumn: string | undefined): ColumnPlan {
+  const available = firstRow ? Object.keys(firstRow.fields) : [];
+  const phone = phoneColumn ?? (firstRow ? available.find((k) => firstRow.fields[k] === firstRow.rawPhone) : undefined);
+  let fields: string[];
+  if (chosen && chosen.length > 0) {
+    const missing = firstRow ? chosen.filter((c) => !available.includes(c)) : [];
+    if (missing.length > 0) {
+      throw new ReportError(
+        `report.columns names ${missing.length > 1 ? 'columns' : 'a column'} the recipient CSV does not have: ${missing.map((m) => `"${m}"`).join(', ')}. ` +
+          `The CSV has: ${available.map((a) => `"${a}"`).join(', ')}.`,
+        'Fix report.columns in the campaign file (names are case-sensitive), or remove it to include every column.',
+      );
+    }
+    fields = [...chosen];
+  } else {
+    fields = available.filter((k) => k !== phone);
+  }
+  return { fields, headers: fields.map((f) => (FIXED.has(f) ? `csv_${f}` : f)), phoneColumn: phone };
+}
+
+/** Milliseconds since the epoch as ISO 8601 UTC (`2026-12-05T02:00:00.000Z`), or null. */
+export function isoFromMs(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * A time as the API wrote it (e.g. `2026-03-02T12:00:00+07:00`) in the report's form, ISO 8601 UTC; kept verbatim
+ * if it cannot be read as a date, so nothing the API said is lost.
+ */
+export function isoFromApi(text: string | null): string | null {
+  if (text === null || text.trim() === '') return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? text : new Date(ms).toISOString();
+}
+
+/** Builds the format-independent record of one row. Error messages are redacted against `secrets`. */
+export function toRecord(row: ReportRow, fields: readonly string[], secrets: readonly string[] = []): ReportRecord {
+  const chosen: Record<string, string> = {};
+  for (const f of fields) chosen[f] = row.fields[f] ?? '';
+  return {
+    line: row.line,
+    recipient: row.phone,
+    original_number: row.rawPhone,
+    fields: chosen,
+    message_id: row.uuid,
+    status: reportStatus(row),
+    error_code: row.errorCode,
+    error_message: row.errorMessage === null ? null : redact(row.errorMessage, secrets),
+    attempts: row.attempts,
+    request_id: row.requestId,
+    sent_at: isoFromMs(row.sentAt),
+    delivered_at: isoFromApi(row.deliveredAt),
+    failed_at: isoFromApi(row.failedAt),
+  };
+}
+
+/**
+ * Reads the first row of a stream without losing it: returns it and an iterable of every row, the first
+ * included. Lets a writer decide its header before it writes anything.
+ */
+export async function peekFirst<T>(rows: AsyncIterable<T>): Promise<{ first: T | undefined; all: AsyncIterable<T> }> {
+  const iterator = rows[Symbol.asyncIterator]();
+  const head = await iterator.next();
+  const first = head.done ? undefined : head.value;
+  async function* all(): AsyncGenerator<T> {
+    if (head.done) return;
+    try {
+      yield head.value;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  }
+  return { first, all: all() };
+}

@@ -1,0 +1,183 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PROJECT_B = { name: 'b', apiKey: 'b_api_key', apiSecret: 'b_api_secret', devices: ['RK-DEMO'] };
+
+let emulator: RunningEmulator | undefined;
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+});
+
+beforeAll(async () => {
+  // The launcher runs the compiled CLI from dist/ (tsc emits even when files owned by others have type errors).
+  await new Promise<void>((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT }, () =>
+      resolve(),
+    );
+  });
+  expect(existsSync(join(ROOT, 'dist', 'cli', 'commands', 'due.js'))).toBe(true);
+}, 120_000);
+
+/** Writes `campaigns/<id>.yaml` and its CSV (inline message); returns the numbers the API should receive. */
+function writeScheduled(
+  dir: string,
+  c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[]; extra?: string[] },
+): string[] {
+  mkdirSync(join(dir, 'campaigns'), { recursive: true });
+  const numbers = Array.from({ length: c.recipients }, (_, i) => `628${c.prefix}${String(i).padStart(7, '0')}`);
+  writeFileSync(join(dir, 'campaigns', `${c.id}.csv`), ['phone,nama', ...numbers.map((n, i) => `+${n},Orang ${i}`)].join('\n') + '\n');
+  const yaml = [
+    `id: ${c.id}`,
+    'device: RK-DEMO',
+    'recipients:',
+    `  file: ${c.id}.csv`,
+    'message: "Halo {{nama}}"',
+    `rate_per_minute: ${c.rate ?? 600}`,
+    ...(c.extra ?? []),
+    ...(c.schedule ? ['schedule:', ...c.schedule.map((l) => `  ${l}`)] : []),
+  ];
+  writeFileSync(join(dir, 'campaigns', `${c.id}.yaml`), yaml.join('\n') + '\n');
+  return numbers;
+}
+
+const iso = (offsetMs: number): string => new Date(Date.now() + offsetMs).toISOString();
+const STARTED = () => [`start_at: "${iso(-60_000)}"`, `end_at: "${iso(24 * 3_600_000)}"`, 'window: { timezone: UTC, from: "00:00", to: "24:00" }'];
+
+function ndjson(stdout: string): { type: string; [key: string]: unknown }[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as { type: string });
+}
+
+function env(emu: RunningEmulator, extra: Record<string, string> = {}) {
+  return cliEnv({
+    RK_BASE_URL: emu.url,
+    RK_API_KEY: DEMO_PROJECT.apiKey,
+    RK_API_SECRET: DEMO_PROJECT.apiSecret,
+    B_KEY: PROJECT_B.apiKey,
+    B_SECRET: PROJECT_B.apiSecret,
+    ...extra,
+  });
+}
+
+describe('rk-broadcast due (real child processes against the emulator)', () => {
+  it(
+    'two due processes on one folder and database: exactly one message per recipient, never over a project\'s rate',
+    async () => {
+      const RATE = 300; // per project per minute; the emulator enforces the same
+      emulator = await startEmulator({
+        port: 0,
+        projects: [
+          { ...DEMO_PROJECT, ratePerMinute: RATE, monthlyQuota: 100_000 },
+          { ...PROJECT_B, ratePerMinute: RATE, monthlyQuota: 100_000 },
+        ],
+      });
+      const dir = tempDir();
+      // Project A: two campaigns, 340 messages together (more than one minute's worth, so the window check bites).
+      const a1 = writeScheduled(dir, { id: 'a1', recipients: 170, prefix: '111', rate: RATE, schedule: STARTED() });
+      const a2 = writeScheduled(dir, { id: 'a2', recipients: 170, prefix: '222', rate: RATE, schedule: STARTED() });
+      // Project B runs side by side.
+      const b1 = writeScheduled(dir, {
+        id: 'b1',
+        recipients: 40,
+        prefix: '333',
+        rate: RATE,
+        schedule: STARTED(),
+        extra: ['api_key_env: B_KEY', 'api_secret_env: B_SECRET'],
+      });
+      // Not due (starts tomorrow) and unscheduled: `due` sends neither.
+      writeScheduled(dir, { id: 'later', recipients: 3, prefix: '444', schedule: [`start_at: "${iso(24 * 3_600_000)}"`] });
+      writeScheduled(dir, { id: 'adhoc', recipients: 3, prefix: '555' });
+      const db = join(dir, 'state.db');
+      const args = ['due', '--dir', 'campaigns', '--db', db, '--json'];
+      const [p1, p2] = [startCli(args, { cwd: dir, env: env(emulator) }), startCli(args, { cwd: dir, env: env(emulator) })];
+      const [r1, r2] = await Promise.all([p1.result, p2.result]);
+      expect({ code: r1.code, stderr: r1.stderr }).toMatchObject({ code: 0 });
+      expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({ code: 0 });
+
+      // Exactly once per recipient, nothing for the campaigns that were not due.
+      const counts = new Map<string, number>();
+      for (const m of emulator.messages()) counts.set(m.recipient, (counts.get(m.recipient) ?? 0) + 1);
+      expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+      expect([...counts.keys()].sort()).toEqual([...a1, ...a2, ...b1].sort());
+      const stats = emulator.stats();
+      // Busy enough that a second, uncoordinated sender would have pushed it over.
+      expect(stats.maxSendsInAnyWindow[DEMO_PROJECT.apiKey]).toBeGreaterThan(RATE * 0.5);
+      expect(stats.maxSendsInAnyWindow[DEMO_PROJECT.apiKey]).toBeLessThanOrEqual(RATE);
+      expect(stats.maxSendsInAnyWindow[PROJECT_B.apiKey]).toBeLessThanOrEqual(RATE);
+      expect(stats.rateLimited).toBe(0);
+
+      // Each due campaign was run by one process and found locked by the other.
+      const outcomes = [r1, r2].flatMap((r) => (ndjson(r.stdout).find((e) => e.type === 'due-finished')?.outcomes ?? []) as { campaign: string; status: string }[]);
+      for (const id of ['a1', 'a2', 'b1']) {
+        expect(outcomes.filter((o) => o.campaign === id).map((o) => o.status).sort()).toEqual(['locked', 'ran']);
+      }
+      for (const id of ['later', 'adhoc']) {
+        expect(outcomes.filter((o) => o.campaign === id).map((o) => o.status)).toEqual(['not-due', 'not-due']);
+      }
+      // A third pass has nothing to do and says so.
+      const again = await runCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain('due: nothing to do');
+      expect(emulator.messages()).toHaveLength(a1.length + a2.length + b1.length);
+    },
+    240_000,
+  );
+
+  it('skips a campaign whose run lock is live (exit 0, with a message) and takes over a stale one', async () => {
+    emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
+    const dir = tempDir();
+    const numbers = writeScheduled(dir, { id: 'locked', recipients: 5, prefix: '666', rate: 6000, schedule: STARTED() });
+    const db = join(dir, 'state.db');
+    const store = new SqliteStore(db);
+    await store.ensureCampaign({ id: 'locked', name: 'locked', projectId: 'x', sourcePath: join(dir, 'campaigns', 'locked.yaml'), now: Date.now() });
+    // A live holder on another machine: fresh heartbeat.
+    await store.acquireLease({ campaignId: 'locked', owner: 'other', pid: 4242, host: 'other-host' }, Date.now(), 60_000);
+
+    const skipped = await runCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+    expect(skipped.code).toBe(0);
+    expect(skipped.stderr).toMatch(/\[locked\] skipped: another process is running it \(pid 4242 on other-host/);
+    expect(emulator.messages()).toHaveLength(0);
+
+    // The holder died: its last heartbeat is older than the stale limit, so the next pass takes over.
+    await store.releaseLease('locked', 'other');
+    await store.acquireLease({ campaignId: 'locked', owner: 'other', pid: 4242, host: 'other-host' }, Date.now() - 5 * 60_000, 60_000);
+    await store.close();
+    const taken = await runCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+    expect({ code: taken.code, stderr: taken.stderr }).toMatchObject({ code: 0 });
+    expect(emulator.messages().map((m) => m.recipient).sort()).toEqual(numbers);
+  }, 60_000);
+
+  it('exits 0 with nothing to do, reports a broken campaign file without stopping the others, and expires what is past end_at', async () => {
+    emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
+    const dir = tempDir();
+    writeScheduled(dir, { id: 'tomorrow', recipients: 2, prefix: '777', schedule: [`start_at: "${iso(24 * 3_600_000)}"`] });
+    const db = join(dir, 'state.db');
+    const idle = await runCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+    expect(idle.code).toBe(0);
+    expect(idle.stderr).toContain('due: nothing to do');
+
+    // Past its end_at, never run: planned and expired at once, nothing sent; not an error for cron.
+    writeScheduled(dir, { id: 'gone', recipients: 2, prefix: '888', schedule: [`start_at: "${iso(-7_200_000)}"`, `end_at: "${iso(-3_600_000)}"`] });
+    writeFileSync(join(dir, 'campaigns', 'broken.yaml'), 'id: broken\ndevice: RK-DEMO\nrate_per_minute: fast\n');
+    const r = await runCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+    expect(r.stderr).toMatch(/\[campaigns\/broken\.yaml\] \S*campaigns\/broken\.yaml: rate_per_minute: expected a whole number from 1 to 6000, found "fast"/);
+    expect(r.stderr).toMatch(/\[gone\] end_at \(.*\) reached: 2 message\(s\) not sent are now expired/);
+    expect(r.stderr).toContain('due: 0 run, 0 skipped (running elsewhere), 1 expired, 1 not due, 1 failed.');
+    expect(r.code).toBe(2); // the broken file needs a person
+    expect(emulator.messages()).toHaveLength(0);
+    const store = new SqliteStore(db);
+    expect((await store.counts('gone')).byState.expired).toBe(2);
+    await store.close();
+  }, 60_000);
+});
