@@ -52,6 +52,7 @@ describe('crash safety (real child processes, SIGKILL)', () => {
       RK_API_KEY: DEMO_PROJECT.apiKey,
       RK_API_SECRET: DEMO_PROJECT.apiSecret,
       RK_REQUEST_TIMEOUT_MS: '2000',
+      RK_RETRY_BASE_MS: '100',
     });
     const random = mulberry32(seed);
     const kills: { afterMs: number; messagesBefore: number }[] = [];

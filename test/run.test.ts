@@ -20,6 +20,7 @@ function envFor(emu: RunningEmulator, extra: Record<string, string> = {}) {
     RK_API_KEY: DEMO_PROJECT.apiKey,
     RK_API_SECRET: DEMO_PROJECT.apiSecret,
     RK_REQUEST_TIMEOUT_MS: '1500',
+    RK_RETRY_BASE_MS: '50',
     ...extra,
   });
 }

@@ -1,6 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import type { ApiCredentials, Env } from '../config/env.js';
 import { RkClient } from '../rk/client.js';
+import type { BackoffOptions } from '../send/backoff.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 
@@ -39,4 +40,15 @@ function positiveInt(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Retry delays from the environment: `RK_RETRY_BASE_MS` (delay before the 2nd attempt, doubling after; default
+ * 1000) and `RK_RETRY_MAX_MS` (cap; default 60000).
+ */
+export function retryBackoffFrom(env: Env): BackoffOptions | undefined {
+  const baseMs = positiveInt(env.RK_RETRY_BASE_MS);
+  const maxMs = positiveInt(env.RK_RETRY_MAX_MS);
+  if (baseMs === undefined && maxMs === undefined) return undefined;
+  return { ...(baseMs !== undefined ? { baseMs } : {}), ...(maxMs !== undefined ? { maxMs } : {}) };
 }

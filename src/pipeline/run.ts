@@ -7,6 +7,7 @@ import { createScheduleGate, latenessRefusal, ScheduleRefusedError } from '../sc
 import type { MonthlyQuota, QuotaCheck } from '../schedule/quota.js';
 import type { Schedule } from '../schedule/schema.js';
 import { formatInstant } from '../schedule/window.js';
+import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
 import type { CampaignCounts, Lease, Store } from '../store/types.js';
 
@@ -72,6 +73,8 @@ export interface RunOptions {
   schedule?: Schedule;
   /** The project's local monthly quota: a pre-flight event before sending and the send budget (unless `budget` is given). */
   quota?: MonthlyQuota;
+  /** Delays between attempts of one message (5xx, resets, timeouts). */
+  backoff?: BackoffOptions;
   /** A lease older than this is taken over (its owner died). @default 60000 */
   leaseStaleMs?: number;
   /** @default 10000 */
@@ -156,6 +159,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           type: campaign.type,
           ratePerMinute: options.ratePerMinute ?? campaign.ratePerMinute,
           maxAttempts: campaign.maxAttempts,
+          ...(options.backoff ? { backoff: options.backoff } : {}),
           ...(options.media ? { media: options.media } : {}),
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),

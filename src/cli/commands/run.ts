@@ -20,7 +20,7 @@ import type { Store } from '../../store/types.js';
 import { sweepCampaign } from '../../sweep/index.js';
 import { defineCommand } from '../command.js';
 import { exitCodeForSweep, parseTimeout, sweepEventHandler } from './sweep.js';
-import { createClient, openStore, resolveDbPath } from '../context.js';
+import { createClient, openStore, resolveDbPath, retryBackoffFrom } from '../context.js';
 import { describeFailure, printFailure, type CliFailure } from '../failure.js';
 import type { CliIo } from '../io.js';
 import { chooseMode, EventOutput, formatDuration, type Verbosity } from '../output.js';
@@ -134,6 +134,7 @@ export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunRes
   const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
   const media = campaign.media && campaign.type !== 'text' ? await loadMedia(campaign.media, campaign.type) : undefined;
   const quota = new MonthlyQuota(setup.store, setup.clock, setup.projectId, quotaSettings, setup.quotaReservations);
+  const backoff = retryBackoffFrom(setup.io.env);
   return runCampaign({ store: setup.store, api: setup.api, clock: setup.clock, emit: setup.emit }, prepared, {
     projectId: setup.projectId,
     replan: flags.replan === true,
@@ -149,6 +150,7 @@ export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunRes
     ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     ...(media ? { media } : {}),
+    ...(backoff ? { backoff } : {}),
   });
 }
 
