@@ -4,6 +4,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNo
 import { z } from 'zod';
 import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
+import { parseDurationText } from '../core/duration.js';
 import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
 import { ConfigError } from './env.js';
 import { ConfigFileError, describeFound, didYouMean, formatKeyPath, valueAt, type ConfigProblem } from './schema-errors.js';
@@ -65,28 +66,17 @@ export interface Campaign {
 }
 
 const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
-const DURATION_PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/gy;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
  * Parses a duration such as `30m`, `12h`, `1d`, `1h30m`, `90s`, `500ms` into milliseconds. Throws RangeError
  * for anything else.
  */
 export function parseDuration(text: string): number {
-  const s = text.trim();
-  DURATION_PART.lastIndex = 0;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = DURATION_PART.exec(s)) !== null) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    matched = DURATION_PART.lastIndex;
-    while (s[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++;
-  }
-  if (s === '' || matched !== s.length) {
+  const ms = parseDurationText(text);
+  if (ms === undefined) {
     throw new RangeError(`"${text}" is not a duration: expected a number and a unit (ms, s, m, h, d), e.g. 30m, 12h, 1d`);
   }
-  return Math.round(total);
+  return ms;
 }
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;

@@ -29,3 +29,20 @@ export const EXIT = {
 
 /** One of the exit codes above. */
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * The exit code for a stage that stopped because of the API (401, 403) or a signal; undefined for any other
+ * reason, which each command maps itself.
+ */
+export function exitCodeForStop(reason: string): ExitCode | undefined {
+  switch (reason) {
+    case 'auth':
+      return EXIT.auth;
+    case 'quota':
+      return EXIT.quota;
+    case 'interrupted':
+      return EXIT.interrupted;
+    default:
+      return undefined;
+  }
+}

@@ -1,3 +1,4 @@
+import { parseDurationText } from '../core/duration.js';
 import { DateTime, Duration, IANAZone } from 'luxon';
 import { z } from 'zod';
 import { didYouMean } from '../config/schema-errors.js';
@@ -60,8 +61,6 @@ const DAY_NAMES: Record<string, Weekday> = {
 /** Short day names, by weekday number (index 0 unused). */
 export const WEEKDAY_SHORT = ['', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
-const DURATION_PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/gy;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
  * Parses `2h`, `90m`, `1h30m`, `1d`, `45s` (the campaign file's duration syntax) or an ISO 8601 duration
@@ -74,16 +73,8 @@ export function parseScheduleDuration(text: string): number {
     // Months and years have no fixed length, so they are refused.
     if (iso.isValid && iso.years === 0 && iso.months === 0 && iso.quarters === 0) return Math.round(iso.as('milliseconds'));
   } else {
-    DURATION_PART.lastIndex = 0;
-    let total = 0;
-    let matched = 0;
-    let m: RegExpExecArray | null;
-    while ((m = DURATION_PART.exec(s)) !== null) {
-      total += Number(m[1]) * UNIT_MS[m[2]!]!;
-      matched = DURATION_PART.lastIndex;
-      while (s[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++;
-    }
-    if (s !== '' && matched === s.length) return Math.round(total);
+    const ms = parseDurationText(s);
+    if (ms !== undefined) return ms;
   }
   throw new RangeError(`"${text}" is not a duration: expected e.g. 30m, 2h, 1h30m, 1d or PT2H`);
 }

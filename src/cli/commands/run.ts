@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { loadCampaign, type Campaign } from '../../config/campaign.js';
 import { redact, resolveCredentials } from '../../config/env.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { EXIT } from '../../core/exit-codes.js';
+import { EXIT, exitCodeForStop } from '../../core/exit-codes.js';
 import { runCampaign, type RunEvent, type RunResult } from '../../pipeline/run.js';
 import { projectIdFor } from '../../plan/fingerprint.js';
 import { prepareCampaign } from '../../plan/planner.js';
@@ -232,11 +232,9 @@ export function exitCodeFor(send: SendOutcome | null, result: RunResult): number
   if (!send) return EXIT.ok;
   switch (send.reason) {
     case 'auth':
-      return EXIT.auth;
     case 'quota':
-      return EXIT.quota;
     case 'interrupted':
-      return EXIT.interrupted;
+      return exitCodeForStop(send.reason)!;
     case 'window':
       return EXIT.notDue;
     case 'limit':

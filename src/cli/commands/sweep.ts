@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { parseDuration } from '../../config/campaign.js';
 import { redact } from '../../config/env.js';
 import { systemClock } from '../../core/clock.js';
-import { EXIT } from '../../core/exit-codes.js';
+import { EXIT, exitCodeForStop } from '../../core/exit-codes.js';
 import type { RkClient } from '../../rk/client.js';
 import { isFinalApiStatus, sendSlotGate, sweepCampaign, type SweepEvent, type SweepOutcome } from '../../sweep/index.js';
 import { defineCommand } from '../command.js';
@@ -41,16 +41,7 @@ export function formatStatusCounts(byStatus: Record<string, number>): string {
 
 /** Exit code for how a sweep ended: like `run` for 401/403 and signals; a timeout is not a failure. */
 export function exitCodeForSweep(outcome: SweepOutcome): number {
-  switch (outcome.reason) {
-    case 'auth':
-      return EXIT.auth;
-    case 'quota':
-      return EXIT.quota;
-    case 'interrupted':
-      return EXIT.interrupted;
-    default:
-      return EXIT.ok;
-  }
+  return exitCodeForStop(outcome.reason) ?? EXIT.ok;
 }
 
 /**
