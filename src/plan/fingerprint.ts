@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { PlanFingerprint } from '../store/types.js';
 
@@ -42,7 +42,8 @@ export function changedParts(before: PlanFingerprint, after: PlanFingerprint): (
  * process sends the same `X-REQUEST-ID`.
  */
 export function requestIdFor(campaignId: string, phone: string): string {
-  return 'rkb-' + createHash('sha256').update(`${campaignId}\n${phone}`).digest('hex').slice(0, 40);
+  // One-shot `crypto.hash` (Node >= 20.12): half the cost of createHash, and this runs once per row.
+  return 'rkb-' + hash('sha256', `${campaignId}\n${phone}`, 'hex').slice(0, 40);
 }
 
 /** A stable, non-reversible id of a project, from its API key (the key itself is never stored). */

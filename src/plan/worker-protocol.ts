@@ -59,7 +59,12 @@ function revive(e: WorkerError): Error {
  * for the next one, which is what keeps the worker at most a few batches ahead.
  */
 export async function* planBatchesInWorker(input: WorkerInput): AsyncGenerator<PlanRowInput[]> {
-  const worker = new Worker(WORKER_URL, { workerData: input });
+  const worker = new Worker(WORKER_URL, {
+    workerData: input,
+    // Every row allocates short-lived objects (CSV record, parse results, rendered strings): a larger young
+    // generation makes scavenges rarer without letting anything long-lived grow.
+    resourceLimits: { maxYoungGenerationSizeMb: 48 },
+  });
   const queue: WorkerMessage[] = [];
   let wake: (() => void) | undefined;
   let exitError: Error | undefined;

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import Bottleneck from 'bottleneck';
 import type { Clock } from '../core/clock.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
@@ -192,13 +193,18 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
   };
 
   let fatal: unknown;
+  let limiterStopped: Promise<void> | undefined;
   const requestStop = (reason: SendStopReason, error?: RkErrorSummary, reopensAt?: number | null, letQueuedFinish = false): void => {
     if (stop) return;
     stop = { reason, ...(error ? { error } : {}), ...(reopensAt !== undefined ? { reopensAt } : {}) };
     emit({ type: 'stopping', reason, inFlight: inFlight.size });
     // `done`, `limit` and a spent local budget let queued sends finish (they are within it); every other reason
     // stops them before they leave.
-    if (reason !== 'done' && reason !== 'limit' && !letQueuedFinish) internalStop.abort();
+    if (reason !== 'done' && reason !== 'limit' && !letQueuedFinish) {
+      internalStop.abort();
+      // Queued jobs would otherwise be started one by one at the limiter's spacing only to return at once.
+      limiterStopped ??= limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    }
   };
   options.stopSignal?.addEventListener('abort', () => requestStop('interrupted'), { once: true });
   // A stop that came before this stage started (e.g. SIGTERM while planning) never fires the listener.
@@ -412,6 +418,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
             },
           )
           .catch((err: unknown) => {
+            // A job dropped from the queue by a stop never started: its row is still `planned`.
+            if (limiterStopped && err instanceof Bottleneck.BottleneckError) return;
             // Not an API failure (those are settled in sendOne): the store or a bug. Stop and rethrow below.
             fatal ??= err;
             requestStop('interrupted');
@@ -432,8 +440,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     ]);
     drainTimer.abort();
     // stop() waits for executing jobs; after a drain timeout the caller abandons them instead.
-    const stopped = limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
-    if (drained) await stopped;
+    limiterStopped ??= limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    if (drained) await limiterStopped;
   }
   if (fatal !== undefined) throw fatal;
   report(true);

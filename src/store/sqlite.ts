@@ -127,6 +127,8 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     // 32 MiB of page cache: the request-id index of a million-row plan is written in hash order.
     this.db.pragma('cache_size = -32000');
+    // Checkpoint the WAL every ~40 MB instead of every 4 MB: a million-row plan fsyncs ten times, not a hundred.
+    this.db.pragma('wal_autocheckpoint = 10000');
     this.migrate();
     for (const suffix of ['-wal', '-shm']) {
       if (path !== ':memory:' && existsSync(path + suffix)) chmodSync(path + suffix, 0o600);

@@ -90,7 +90,8 @@ export async function overviewOf(store: Store, record: CampaignRecord, now: numb
       total: counts.total,
       sent: b.accepted,
       pending,
-      failed: b.rejected + b.failed_to_send + b.unknown,
+      // Not delivered, for whatever reason: refused, given up, fate unknown, or failed according to the API.
+      failed: b.rejected + b.failed_to_send + b.unknown + (counts.byApiStatus.failed ?? 0),
       notSendable: b.invalid + b.duplicate + b.suppressed + b.skipped,
       expired: b.expired,
       byState: b,
