@@ -58,11 +58,20 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     const kills: { afterMs: number; messagesBefore: number }[] = [];
     for (let i = 0; i < 12; i++) {
       const child = startCli(['run', path, '--db', db, '--json', '--no-sweep'], { cwd: dir, env });
-      // Timed from the first event the child prints (startup time varies with machine load): then between 0 ms
-      // (planning, recovering) and 1.5 s (mid-send at ~50 messages/s).
+      // Every fourth kill is early (within 300 ms of the child's first event: planning, recovery); the others land
+      // mid-send, after a random 1-40 more messages reached the emulator, whatever the machine's load.
       await firstEvent(child);
-      const afterMs = Math.round(random() * 1500);
-      await sleep(afterMs);
+      const before = emulator.messages().length;
+      let afterMs = 0;
+      if (i % 4 === 0) {
+        afterMs = Math.round(random() * 300);
+        await sleep(afterMs);
+      } else {
+        const target = before + 1 + Math.floor(random() * 40);
+        const started = Date.now();
+        while (emulator.messages().length < target && child.exitCode === null && Date.now() - started < 20_000) await sleep(2);
+        afterMs = Date.now() - started;
+      }
       child.kill('SIGKILL');
       const r = await child.result;
       kills.push({ afterMs, messagesBefore: emulator.messages().length });
