@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PROJECT_B = { name: 'b', apiKey: 'b_api_key', apiSecret: 'b_api_secret', devices: ['RK-DEMO'] };
 
 let emulator: RunningEmulator | undefined;
@@ -17,15 +14,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-beforeAll(async () => {
-  // The launcher runs the compiled CLI from dist/ (tsc emits even when files owned by others have type errors).
-  await new Promise<void>((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT }, () =>
-      resolve(),
-    );
-  });
-  expect(existsSync(join(ROOT, 'dist', 'cli', 'commands', 'due.js'))).toBe(true);
-}, 120_000);
 
 /** Writes `campaigns/<id>.yaml` and its CSV (inline message); returns the numbers the API should receive. */
 function writeScheduled(

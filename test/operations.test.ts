@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadCampaign } from '../src/config/campaign.js';
 import { ManualClock } from '../src/core/clock.js';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
@@ -13,7 +11,6 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 let emulator: RunningEmulator | undefined;
 afterEach(async () => {
@@ -21,14 +18,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-beforeAll(async () => {
-  // The launcher runs the compiled CLI from dist/ (tsc emits even when files owned by others have type errors).
-  await new Promise<void>((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT }, () =>
-      resolve(),
-    );
-  });
-}, 120_000);
 
 /** Writes `campaigns/<id>.yaml` and its CSV (inline message); returns the numbers the API should receive. */
 function writeScheduled(dir: string, c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[] }): string[] {

@@ -57,6 +57,15 @@ interface CampaignRow {
   updated_at: number;
 }
 
+interface LeaseRow {
+  campaign_id: string;
+  owner: string;
+  pid: number;
+  host: string;
+  acquired_at: number;
+  heartbeat_at: number;
+}
+
 interface MessageRow {
   id: number;
   line: number;
@@ -290,7 +299,7 @@ export class SqliteStore implements Store {
         `SELECT COUNT(*) AS n FROM messages m JOIN campaigns c ON c.id = m.campaign_id
          WHERE c.project_id = ? AND m.accepted_at >= ?`,
       ),
-      getLease: db.prepare<[string], { campaign_id: string; owner: string; pid: number; host: string; acquired_at: number; heartbeat_at: number }>(
+      getLease: db.prepare<[string], LeaseRow>(
         'SELECT * FROM leases WHERE campaign_id = ?',
       ),
       upsertLease: db.prepare(
@@ -605,17 +614,7 @@ export class SqliteStore implements Store {
       .transaction(() => {
         const held = this.stmt.getLease.get(lease.campaignId);
         if (held && held.owner !== lease.owner && now - held.heartbeat_at < staleMs) {
-          return {
-            acquired: false as const,
-            holder: {
-              campaignId: held.campaign_id,
-              owner: held.owner,
-              pid: held.pid,
-              host: held.host,
-              acquiredAt: held.acquired_at,
-              heartbeatAt: held.heartbeat_at,
-            },
-          };
+          return { acquired: false as const, holder: toLease(held) };
         }
         this.stmt.upsertLease.run({ ...lease, now });
         return { acquired: true as const };
@@ -633,15 +632,7 @@ export class SqliteStore implements Store {
 
   async getLease(campaignId: string): Promise<Lease | undefined> {
     const held = this.stmt.getLease.get(campaignId);
-    if (!held) return undefined;
-    return {
-      campaignId: held.campaign_id,
-      owner: held.owner,
-      pid: held.pid,
-      host: held.host,
-      acquiredAt: held.acquired_at,
-      heartbeatAt: held.heartbeat_at,
-    };
+    return held ? toLease(held) : undefined;
   }
 
   async pendingTimezones(campaignId: string): Promise<(string | null)[]> {
@@ -681,6 +672,17 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function toLease(row: LeaseRow): Lease {
+  return {
+    campaignId: row.campaign_id,
+    owner: row.owner,
+    pid: row.pid,
+    host: row.host,
+    acquiredAt: row.acquired_at,
+    heartbeatAt: row.heartbeat_at,
+  };
 }
 
 function toReportRow(r: MessageRow): ReportRow {
