@@ -94,7 +94,7 @@ export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEven
       case 'stopping':
         if (event.reason !== 'done') output.line(`Stopping (${event.reason}); ${event.inFlight} request(s) in flight.`, 'debug');
         break;
-      case 'lease-taken-over':
+      case 'lease-lost':
         output.line('Warning: this run lost its campaign lock while running (the process stalled).', 'important');
         break;
     }

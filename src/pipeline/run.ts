@@ -31,7 +31,7 @@ export type RunEvent =
   | SendEvent
   | { type: 'recovered'; requeued: number; unknown: number }
   | { type: 'requeued'; unknown: number; failed: number }
-  | { type: 'lease-taken-over'; previousOwner: string }
+  | { type: 'lease-lost'; owner: string }
   /** The quota pre-flight, before the first send. */
   | ({ type: 'quota-checked' } & QuotaCheck)
   /** `end_at` passed: `count` rows that were still to be sent are now `expired`. */
@@ -182,7 +182,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     }
     if (lostLease) {
       // Only possible if this process stalled past the stale limit; the transitions stayed guarded regardless.
-      emit({ type: 'lease-taken-over', previousOwner: owner });
+      emit({ type: 'lease-lost', owner });
     }
     return { plan, recovered, send, counts: await store.counts(campaign.id), expired, quota };
   } finally {
