@@ -47,15 +47,10 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<CliResul
 }
 
 beforeAll(async () => {
-  // The launcher runs the compiled CLI from dist/. tsc emits even when files owned by others have type errors.
-  await new Promise<void>((resolve) => {
-    execFile(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root }, () =>
-      resolve(),
-    );
-  });
+  // dist/ is built once by test/global-setup.ts; rebuilding here would race with other files running the CLI.
   expect(existsSync(join(root, 'dist', 'cli', 'commands', 'send.js'))).toBe(true);
   cwd = await mkdtemp(join(tmpdir(), 'rk-cli-send-'));
-}, 120_000);
+});
 
 afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });

@@ -1,9 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { writeInlineCampaign } from './helpers/campaign.js';
 import { tempDir } from './helpers/tmp.js';
 
 const PROJECT_B = { name: 'b', apiKey: 'b_api_key', apiSecret: 'b_api_secret', devices: ['RK-DEMO'] };
@@ -15,26 +16,9 @@ afterEach(async () => {
 });
 
 
-/** Writes `campaigns/<id>.yaml` and its CSV (inline message); returns the numbers the API should receive. */
-function writeScheduled(
-  dir: string,
-  c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[]; extra?: string[] },
-): string[] {
-  mkdirSync(join(dir, 'campaigns'), { recursive: true });
-  const numbers = Array.from({ length: c.recipients }, (_, i) => `628${c.prefix}${String(i).padStart(7, '0')}`);
-  writeFileSync(join(dir, 'campaigns', `${c.id}.csv`), ['phone,nama', ...numbers.map((n, i) => `+${n},Orang ${i}`)].join('\n') + '\n');
-  const yaml = [
-    `id: ${c.id}`,
-    'device: RK-DEMO',
-    'recipients:',
-    `  file: ${c.id}.csv`,
-    'message: "Halo {{nama}}"',
-    `rate_per_minute: ${c.rate ?? 600}`,
-    ...(c.extra ?? []),
-    ...(c.schedule ? ['schedule:', ...c.schedule.map((l) => `  ${l}`)] : []),
-  ];
-  writeFileSync(join(dir, 'campaigns', `${c.id}.yaml`), yaml.join('\n') + '\n');
-  return numbers;
+/** This file's campaigns: inline message, rate 600/min unless given. */
+function writeScheduled(dir: string, c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[]; extra?: string[] }): string[] {
+  return writeInlineCampaign(dir, { ...c, rate: c.rate ?? 600 });
 }
 
 const iso = (offsetMs: number): string => new Date(Date.now() + offsetMs).toISOString();

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadCampaign } from '../src/config/campaign.js';
@@ -9,6 +9,7 @@ import { prepareCampaign } from '../src/plan/planner.js';
 import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { cliEnv, runCli } from './helpers/cli.js';
+import { writeInlineCampaign } from './helpers/campaign.js';
 import { tempDir } from './helpers/tmp.js';
 
 
@@ -19,22 +20,9 @@ afterEach(async () => {
 });
 
 
-/** Writes `campaigns/<id>.yaml` and its CSV (inline message); returns the numbers the API should receive. */
-function writeScheduled(dir: string, c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[] }): string[] {
-  mkdirSync(join(dir, 'campaigns'), { recursive: true });
-  const numbers = Array.from({ length: c.recipients }, (_, i) => `628${c.prefix}${String(i).padStart(7, '0')}`);
-  writeFileSync(join(dir, 'campaigns', `${c.id}.csv`), ['phone,nama', ...numbers.map((n, i) => `+${n},Orang ${i}`)].join('\n') + '\n');
-  const yaml = [
-    `id: ${c.id}`,
-    'device: RK-DEMO',
-    'recipients:',
-    `  file: ${c.id}.csv`,
-    'message: "Halo {{nama}}"',
-    `rate_per_minute: ${c.rate ?? 6000}`,
-    ...(c.schedule ? ['schedule:', ...c.schedule.map((l) => `  ${l}`)] : []),
-  ];
-  writeFileSync(join(dir, 'campaigns', `${c.id}.yaml`), yaml.join('\n') + '\n');
-  return numbers;
+/** This file's campaigns: inline message, rate 6000/min unless given. */
+function writeScheduled(dir: string, c: { id: string; recipients: number; prefix: string; rate?: number; schedule?: string[]; extra?: string[] }): string[] {
+  return writeInlineCampaign(dir, { ...c, rate: c.rate ?? 6000 });
 }
 
 const iso = (offsetMs: number): string => new Date(Date.now() + offsetMs).toISOString();

@@ -15,6 +15,7 @@ import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { sweepCampaign } from '../src/sweep/index.js';
 import { acceptWithBogusUuid, seedCampaign, sendPlanned, type SeedRow } from './fixtures/report/seed.js';
+import { collect } from './helpers/capture.js';
 import { tempDir } from './helpers/tmp.js';
 
 const CHROMIUM = findChromium(process.env.CHROMIUM_BIN);
@@ -28,11 +29,6 @@ afterEach(async () => {
   while (open.length > 0) await open.pop()!.close();
 });
 
-async function collect(chunks: AsyncIterable<string>): Promise<string> {
-  let out = '';
-  for await (const c of chunks) out += c;
-  return out;
-}
 
 /** 40 rows sent to the emulator (some failing), swept until final, plus hostile names and rows never sent. */
 async function campaign(): Promise<{ store: SqliteStore; dir: string }> {

@@ -1,6 +1,5 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
@@ -28,6 +27,7 @@ import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { sweepCampaign } from '../src/sweep/index.js';
 import { acceptWithBogusUuid, seedCampaign, sendPlanned, type SeedRow } from './fixtures/report/seed.js';
+import { collect, captureIo } from './helpers/capture.js';
 import { tempDir } from './helpers/tmp.js';
 
 const START = Date.UTC(2026, 11, 5, 2, 0, 0);
@@ -39,11 +39,6 @@ afterEach(async () => {
   while (open.length > 0) await open.pop()!.close();
 });
 
-async function collect(chunks: AsyncIterable<string>): Promise<string> {
-  let out = '';
-  for await (const c of chunks) out += c;
-  return out;
-}
 
 function csvRecords(text: string, delimiter = ','): Record<string, string>[] {
   return parse(text, { columns: true, delimiter, bom: true }) as Record<string, string>[];
@@ -363,15 +358,7 @@ describe('streaming', () => {
 });
 
 describe('rk-broadcast report (CLI)', () => {
-  function io(cwd: string) {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (c: Buffer) => (out += c.toString()));
-    stderr.on('data', (c: Buffer) => (err += c.toString()));
-    return { io: { stdout, stderr, env: {}, cwd }, out: () => out, err: () => err };
-  }
+  const io = (cwd: string) => captureIo({}, cwd);
 
   async function campaignOnDisk() {
     const fixture = await lifecycleCampaign();

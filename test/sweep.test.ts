@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { ManualClock, systemClock, type Clock } from '../src/core/clock.js';
@@ -12,6 +11,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import type { ReportRow } from '../src/store/types.js';
 import { queueRateFor, sendSlotGate, sweepCampaign, type SweepEvent, type SweepOptions } from '../src/sweep/index.js';
 import { acceptWithBogusUuid, seedCampaign, sendPlanned, type SeedRow } from './fixtures/report/seed.js';
+import { captureIo } from './helpers/capture.js';
 import { tempDir } from './helpers/tmp.js';
 
 const START = Date.UTC(2026, 11, 5, 2, 0, 0);
@@ -317,15 +317,7 @@ describe('rk-broadcast sweep (CLI)', () => {
     return file;
   }
 
-  function io(env: Record<string, string>, cwd: string) {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (c: Buffer) => (out += c.toString()));
-    stderr.on('data', (c: Buffer) => (err += c.toString()));
-    return { io: { stdout, stderr, env, cwd }, out: () => out, err: () => err };
-  }
+  const io = captureIo;
 
   it('sweeps until final with NDJSON events and exits 0', async () => {
     const emu = await emulator({ lifecycle: { queuedToSentMs: 0, sentToDeliveredMs: 0, failRecipients: ['6281200000001'] } });

@@ -59,3 +59,28 @@ export function writeCampaign(
   writeFileSync(path, yaml + '\n');
   return { path, rows, sendable: rows.filter((r) => r.kind === 'valid') };
 }
+
+/**
+ * Writes `campaigns/<id>.yaml` with an inline message and its CSV of `recipients` numbers (written with `+`),
+ * plus optional `schedule:` lines and extra top-level YAML lines. Returns the numbers the API should receive.
+ */
+export function writeInlineCampaign(
+  dir: string,
+  c: { id: string; recipients: number; prefix: string; rate: number; schedule?: string[]; extra?: string[] },
+): string[] {
+  mkdirSync(join(dir, 'campaigns'), { recursive: true });
+  const numbers = Array.from({ length: c.recipients }, (_, i) => `628${c.prefix}${String(i).padStart(7, '0')}`);
+  writeFileSync(join(dir, 'campaigns', `${c.id}.csv`), ['phone,nama', ...numbers.map((n, i) => `+${n},Orang ${i}`)].join('\n') + '\n');
+  const yaml = [
+    `id: ${c.id}`,
+    'device: RK-DEMO',
+    'recipients:',
+    `  file: ${c.id}.csv`,
+    'message: "Halo {{nama}}"',
+    `rate_per_minute: ${c.rate}`,
+    ...(c.extra ?? []),
+    ...(c.schedule ? ['schedule:', ...c.schedule.map((l) => `  ${l}`)] : []),
+  ];
+  writeFileSync(join(dir, 'campaigns', `${c.id}.yaml`), yaml.join('\n') + '\n');
+  return numbers;
+}
