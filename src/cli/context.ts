@@ -52,3 +52,9 @@ export function retryBackoffFrom(env: Env): BackoffOptions | undefined {
   if (baseMs === undefined && maxMs === undefined) return undefined;
   return { ...(baseMs !== undefined ? { baseMs } : {}), ...(maxMs !== undefined ? { maxMs } : {}) };
 }
+
+/** `RK_SUPPRESSION_CHECK_MS`: how often a running campaign looks for changed suppression lists (default 30000). */
+export function suppressionCheckFrom(env: Env): { suppressionCheckMs?: number } {
+  const ms = positiveInt(env.RK_SUPPRESSION_CHECK_MS);
+  return ms === undefined ? {} : { suppressionCheckMs: ms };
+}

@@ -94,6 +94,19 @@ export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEven
       case 'stopping':
         if (event.reason !== 'done') output.line(`Stopping (${event.reason}); ${event.inFlight} request(s) in flight.`, 'debug');
         break;
+      case 'suppression-applied':
+        if (event.suppressed > 0 || event.released > 0) {
+          output.line(
+            `Suppression lists changed${event.when === 'during-run' ? ' during the run' : ''}: ${event.suppressed} message(s) not yet sent are now suppressed` +
+              (event.released > 0 ? `; ${event.released} number(s) no longer on the lists stay suppressed until --replan` : '') +
+              '.',
+            'important',
+          );
+        }
+        break;
+      case 'suppression-check-failed':
+        output.line(`Warning: the changed suppression lists could not be applied yet (${event.message}); the last lists read stay in force and will be retried.`, 'important');
+        break;
       case 'lease-lost':
         output.line('Warning: this run lost its campaign lock while running (the process stalled).', 'important');
         break;

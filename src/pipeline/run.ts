@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import { ensurePlan, type PlanEvent, type PlanSummary, type PreparedCampaign } from '../plan/planner.js';
+import { watchSuppression } from '../plan/suppression-update.js';
 import type { MediaFile, RkApi } from '../rk/types.js';
 import { createScheduleGate, latenessRefusal, ScheduleRefusedError } from '../schedule/gate.js';
 import type { MonthlyQuota, QuotaCheck } from '../schedule/quota.js';
@@ -13,6 +14,9 @@ import type { CampaignCounts, Lease, Store } from '../store/types.js';
 
 /** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
 export const DEFAULT_LEASE_STALE_MS = 60_000;
+
+/** A running campaign applies an updated suppression list within this long (twice over the one-minute promise). */
+export const DEFAULT_SUPPRESSION_CHECK_MS = 30_000;
 
 /** Another process is running this campaign. */
 export class CampaignLockedError extends Error {
@@ -79,6 +83,8 @@ export interface RunOptions {
   leaseStaleMs?: number;
   /** @default 10000 */
   heartbeatMs?: number;
+  /** How often a run looks for changed suppression lists and applies them. @default 30000 */
+  suppressionCheckMs?: number;
 }
 
 /** What a run did. */
@@ -122,11 +128,18 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     });
   }, options.heartbeatMs ?? 10_000);
   heartbeat.unref();
+  let stopWatching: (() => Promise<void>) | undefined;
   try {
     await store.updateCampaign(campaign.id, { name: campaign.name, sourcePath: campaign.sourcePath, projectId: options.projectId }, clock.now());
     const plan = await ensurePlan({ store, clock, emit }, prepared, { projectId: options.projectId, replan: options.replan ?? false });
     const recovered = await store.recoverInFlight(campaign.id, clock.now(), campaign.idempotencyWindowMs);
     if (recovered.requeued + recovered.unknown > 0) emit({ type: 'recovered', ...recovered });
+    if (!options.dryRun) {
+      stopWatching = watchSuppression({ store, clock, emit }, campaign, {
+        intervalMs: options.suppressionCheckMs ?? DEFAULT_SUPPRESSION_CHECK_MS,
+        appliedHash: prepared.fingerprint.suppress,
+      });
+    }
     if (options.resendUnknown || options.retryFailed) {
       const unknown = options.resendUnknown ? await store.requeueUnknown(campaign.id, clock.now()) : 0;
       const failed = options.retryFailed ? await store.requeueFailed(campaign.id, clock.now()) : 0;
@@ -186,6 +199,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     }
     return { plan, recovered, send, counts: await store.counts(campaign.id), expired, quota };
   } finally {
+    await stopWatching?.();
     clearInterval(heartbeat);
     await store.releaseLease(campaign.id, owner);
   }

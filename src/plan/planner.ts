@@ -10,6 +10,7 @@ import { compileMessageTemplate, missingColumnMessage, type MessageTemplate } fr
 import type { PlanFingerprint, PlanRowInput, Store } from '../store/types.js';
 import { planBatchesInWorker, planWorkerAvailable } from './worker-protocol.js';
 import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor } from './fingerprint.js';
+import { applySuppressionUpdate, suppressionHash, type SuppressionEvent } from './suppression-update.js';
 
 /** A problem with the campaign as a whole that makes planning impossible (not one row's problem). */
 export class PlanInputError extends Error {
@@ -25,11 +26,15 @@ export class PlanInputError extends Error {
 
 /** The plan in the database was made from other inputs than the files on disk now. */
 export class PlanChangedError extends Error {
-  constructor(readonly changed: (keyof PlanFingerprint)[]) {
+  constructor(
+    readonly changed: (keyof PlanFingerprint)[],
+    /** Said after the standard sentence, e.g. what was applied anyway. */
+    detail?: string,
+  ) {
     super(
       `The plan of this campaign was frozen when it was first run, and since then ${changed
         .map((k) => FINGERPRINT_PARTS[k])
-        .join(', ')} changed.`,
+        .join(', ')} changed.` + (detail ? ` ${detail}` : ''),
     );
     this.name = 'PlanChangedError';
   }
@@ -87,16 +92,16 @@ export async function prepareCampaign(
     );
   }
   const suppression = await loadSuppression(campaign.suppress, campaign.recipients.defaultCountry);
-  const [csv, suppressHashes, media] = await Promise.all([
+  const [csv, suppress, media] = await Promise.all([
     hashFile(campaign.recipients.file),
-    Promise.all(campaign.suppress.map(hashFile)),
+    suppressionHash(campaign.suppress),
     campaign.media ? hashFile(campaign.media) : Promise.resolve(''),
   ]);
   const fingerprint: PlanFingerprint = {
     csv,
     template: hashValue(source),
     config: hashValue(campaignFingerprintInputs(campaign)),
-    suppress: hashValue(suppressHashes),
+    suppress,
     media,
   };
   return { campaign, header, template, payload, suppression, fingerprint, timezoneColumn };
@@ -183,7 +188,8 @@ export type PlanEvent =
   | { type: 'plan-started'; campaignId: string; file: string; mode: 'fresh' | 'replan' }
   | { type: 'plan-progress'; rows: number }
   | { type: 'plan-finished'; summary: PlanSummary }
-  | { type: 'plan-kept'; plannedAt: number | null };
+  | { type: 'plan-kept'; plannedAt: number | null }
+  | SuppressionEvent;
 
 /** What planning did. */
 export interface PlanSummary {
@@ -228,13 +234,27 @@ export async function ensurePlan(
     sourcePath: campaign.sourcePath,
     now: clock.now(),
   });
-  if (record.planComplete && record.fingerprint) {
+  if (record.planComplete && record.fingerprint && !options.replan) {
     const changed = changedParts(record.fingerprint, prepared.fingerprint);
-    if (changed.length === 0 && !options.replan) {
-      emit({ type: 'plan-kept', plannedAt: record.plannedAt });
-      return null;
+    if (changed.length === 1 && changed[0] === 'suppress') {
+      // Opt-outs only take recipients away: applied at once, no replan needed. This runs before crash recovery,
+      // so a row left `sending` by a crash is suppressed too rather than resent.
+      const update = await applySuppressionUpdate(deps, campaign.id, prepared.suppression, prepared.fingerprint.suppress, {
+        inFlightToo: true,
+      });
+      emit({ type: 'suppression-applied', when: 'start', ...update });
+      if (update.released > 0) {
+        throw new PlanChangedError(
+          ['suppress'],
+          `New opt-outs were applied (${update.suppressed} row(s) now suppressed), but ${update.released} number(s) ` +
+            'suppressed in the plan are no longer on any suppression list, and only a replan sends to them.',
+        );
+      }
+    } else if (changed.length > 0) {
+      throw new PlanChangedError(changed);
     }
-    if (changed.length > 0 && !options.replan) throw new PlanChangedError(changed);
+    emit({ type: 'plan-kept', plannedAt: record.plannedAt });
+    return null;
   }
   const counts = await store.counts(campaign.id);
   const everSent =

@@ -3,7 +3,7 @@ import Bottleneck from 'bottleneck';
 import type { Clock } from '../core/clock.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
-import type { MessageError, OutgoingMessage, Store } from '../store/types.js';
+import { TransitionError, type MessageError, type OutgoingMessage, type Store } from '../store/types.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { concurrencyFor, createLimiter } from './limiter.js';
 
@@ -246,6 +246,11 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       attempt = await store.markSending(msg.id, clock.now());
     } catch (err) {
       await store.releaseSendSlot(slot, clock.now());
+      if (err instanceof TransitionError) {
+        // Taken out of the plan after it was queued (e.g. an opt-out applied during the run): never sent.
+        progress.remaining--;
+        return false;
+      }
       throw err;
     }
     try {

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, type RowReason } from '../core/reasons.js';
 import { MIGRATIONS } from './schema.js';
 import {
   MESSAGE_STATES,
@@ -172,8 +173,11 @@ export class SqliteStore implements Store {
          VALUES (@id, @name, @projectId, @sourcePath, @now, @now) ON CONFLICT(id) DO NOTHING`,
       ),
       deleteMessages: db.prepare('DELETE FROM messages WHERE campaign_id = ?'),
+      // Rows that never had an attempt are re-derived from the CSV; a row taken out of the plan after an attempt
+      // (skipped, suppressed) is kept, so a later plan that holds its number again knows it may have been sent.
       deleteNeverSent: db.prepare(
-        `DELETE FROM messages WHERE campaign_id = ? AND state IN ('invalid','duplicate','suppressed','skipped')`,
+        `DELETE FROM messages WHERE campaign_id = ? AND state IN ('invalid','duplicate','suppressed','skipped')
+           AND first_sent_at IS NULL`,
       ),
       startPlan: db.prepare(
         'UPDATE campaigns SET plan_generation = ?, plan_complete = 0, updated_at = ? WHERE id = ?',
@@ -186,8 +190,13 @@ export class SqliteStore implements Store {
          ON CONFLICT (campaign_id, phone) WHERE request_id IS NOT NULL DO UPDATE SET
            generation = excluded.generation, line = excluded.line, fields = excluded.fields,
            raw_phone = excluded.raw_phone, timezone = excluded.timezone,
-           text = CASE WHEN state = 'planned' THEN excluded.text ELSE text END,
-           payload = CASE WHEN state = 'planned' THEN excluded.payload ELSE payload END,
+           text = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.text ELSE text END,
+           payload = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.payload ELSE payload END,
+           -- Back in the plan after a replan took it out: planned again, keeping \`uncertain\` and \`first_sent_at\`,
+           -- so crash recovery still treats an old uncertain attempt as \`unknown\`.
+           error_code = CASE WHEN state IN ('skipped','suppressed') THEN NULL ELSE error_code END,
+           error_message = CASE WHEN state IN ('skipped','suppressed') THEN NULL ELSE error_message END,
+           state = CASE WHEN state IN ('skipped','suppressed') THEN 'planned' ELSE state END,
            updated_at = excluded.updated_at
          WHERE messages.generation < excluded.generation
          RETURNING state`,
@@ -197,17 +206,44 @@ export class SqliteStore implements Store {
            error_message, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // A number the new plan suppresses, whose row an earlier plan made sendable and that was never accepted:
+      // the row itself becomes \`suppressed\` (in place, so it keeps its history and request id).
+      suppressPlanned: db.prepare<unknown[], { id: number }>(
+        `UPDATE messages SET state = 'suppressed', generation = ?, line = ?, raw_phone = ?, fields = ?, timezone = ?,
+           error_code = ?, error_message = ? || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN ? ELSE '' END,
+           next_attempt_at = 0, updated_at = ?
+         WHERE campaign_id = ? AND phone = ? AND request_id IS NOT NULL AND generation < ?
+           AND state IN ('planned','sending','unknown','failed_to_send','skipped','suppressed')
+         RETURNING id`,
+      ),
+      // Numbers added to a suppression list after planning. \`sending\` is only touched at the start of a run
+      // (before crash recovery): during a run a \`sending\` row is a request of this very process in flight.
+      suppressSendable: db.prepare(
+        `UPDATE messages SET state = 'suppressed', error_code = @code,
+           error_message = @message || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN @note ELSE '' END,
+           next_attempt_at = 0, updated_at = @now
+         WHERE campaign_id = @campaignId AND phone = @phone AND request_id IS NOT NULL
+           AND (state IN ('planned','unknown','failed_to_send') OR (@inFlightToo = 1 AND state = 'sending'))`,
+      ),
+      suppressedPhones: db.prepare<[string], { phone: string }>(
+        `SELECT DISTINCT phone FROM messages WHERE campaign_id = ? AND state = 'suppressed' AND phone IS NOT NULL`,
+      ),
+      setFingerprint: db.prepare(
+        'UPDATE campaigns SET fingerprint = ?, updated_at = ? WHERE id = ? AND plan_complete = 1',
+      ),
       firstLineOf: db.prepare<[string, string], { line: number }>(
         'SELECT line FROM messages WHERE campaign_id = ? AND phone = ? AND request_id IS NOT NULL',
       ),
       completePlan: db.prepare(
         `UPDATE campaigns SET plan_complete = 1, fingerprint = ?, planned_at = ?, updated_at = ? WHERE id = ? AND plan_generation = ?`,
       ),
+      // Every row of an earlier plan that could still be sent (now, after a crash, or on request) but that the
+      // current plan no longer holds: it must never leave again, whatever recovery or a flag later asks.
       skipRemoved: db.prepare(
-        `UPDATE messages SET state = 'skipped', error_code = 'REMOVED_FROM_PLAN',
-           error_message = 'no longer a sendable row of the recipient file (removed, now invalid or suppressed) at replan',
-           updated_at = ?
-         WHERE campaign_id = ? AND state = 'planned' AND generation < ?`,
+        `UPDATE messages SET state = 'skipped', error_code = ?,
+           error_message = ? || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN ? ELSE '' END,
+           next_attempt_at = 0, updated_at = ?
+         WHERE campaign_id = ? AND state IN ('planned','sending','unknown','failed_to_send') AND generation < ?`,
       ),
       updateCampaign: db.prepare(
         `UPDATE campaigns SET name = COALESCE(@name, name), source_path = COALESCE(@sourcePath, source_path),
@@ -417,7 +453,17 @@ export class SqliteStore implements Store {
             result.duplicate++;
           } else {
             const state = row.state === 'planned' ? 'invalid' : row.state;
-            const reason = row.reason ?? (state === 'suppressed' ? 'number is on a suppression list' : 'invalid row');
+            const reason = row.reason ?? (state === 'suppressed' ? SUPPRESSED_AT_PLAN.message : 'invalid row');
+            if (state === 'suppressed' && row.phone !== null) {
+              const taken = this.stmt.suppressPlanned.get(
+                generation, row.line, row.rawPhone, fields, timezone, SUPPRESSED_AT_PLAN.code, reason, MAY_HAVE_BEEN_SENT_NOTE,
+                now, campaignId, row.phone, generation,
+              );
+              if (taken) {
+                result.suppressed++;
+                continue;
+              }
+            }
             this.stmt.insertNotSendable.run(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone,
               state, state === 'suppressed' ? 'SUPPRESSED' : 'INVALID', reason, now,
@@ -438,12 +484,42 @@ export class SqliteStore implements Store {
   ): Promise<{ skipped: number }> {
     return this.db
       .transaction(() => {
-        const skipped = this.stmt.skipRemoved.run(now, campaignId, generation).changes;
+        const skipped = this.stmt.skipRemoved.run(
+          REMOVED_FROM_PLAN.code, REMOVED_FROM_PLAN.message, MAY_HAVE_BEEN_SENT_NOTE, now, campaignId, generation,
+        ).changes;
         const done = this.stmt.completePlan.run(JSON.stringify(fingerprint), now, now, campaignId, generation);
         if (done.changes !== 1) throw new Error(`plan of ${campaignId} changed under us (generation ${generation})`);
         return { skipped };
       })
       .immediate();
+  }
+
+  async applySuppression(
+    campaignId: string,
+    phones: Iterable<string>,
+    reason: RowReason,
+    now: number,
+    options: { inFlightToo: boolean },
+  ): Promise<number> {
+    return this.db
+      .transaction(() => {
+        let changed = 0;
+        const bind = { campaignId, now, code: reason.code, message: reason.message, note: MAY_HAVE_BEEN_SENT_NOTE, inFlightToo: options.inFlightToo ? 1 : 0, phone: '' };
+        for (const phone of phones) {
+          bind.phone = phone;
+          changed += this.stmt.suppressSendable.run(bind).changes;
+        }
+        return changed;
+      })
+      .immediate();
+  }
+
+  async suppressedNumbers(campaignId: string): Promise<Set<string>> {
+    return new Set(this.stmt.suppressedPhones.all(campaignId).map((r) => r.phone));
+  }
+
+  async setPlanFingerprint(campaignId: string, fingerprint: PlanFingerprint, now: number): Promise<void> {
+    this.stmt.setFingerprint.run(JSON.stringify(fingerprint), now, campaignId);
   }
 
   async recoverInFlight(campaignId: string, now: number, windowMs: number): Promise<{ requeued: number; unknown: number }> {

@@ -1,3 +1,5 @@
+import type { RowReason } from '../core/reasons.js';
+
 /**
  * The `Store` port: everything the stages persist, with no SQL and no driver types in its signatures, so a
  * second implementation (PostgreSQL, claims with `FOR UPDATE SKIP LOCKED`) fits behind it. Methods return
@@ -226,8 +228,30 @@ export interface Store {
   beginPlan(campaignId: string, mode: 'fresh' | 'replan', now: number): Promise<number>;
   /** Writes a batch of planned rows in one transaction, deduplicating by request id. */
   insertPlanBatch(campaignId: string, generation: number, rows: readonly PlanRowInput[], now: number): Promise<PlanBatchResult>;
-  /** Marks the plan complete with its fingerprint; a replan turns rows planned before but absent now into `skipped`. */
+  /**
+   * Marks the plan complete with its fingerprint. A replan turns every row of an earlier plan that could still be
+   * sent (`planned`, `sending` left by a crash, `unknown`, `failed_to_send`) but that this plan does not hold into
+   * `skipped`, so neither crash recovery nor `--resend-unknown` / `--retry-failed` can send it. One transaction.
+   */
   completePlan(campaignId: string, generation: number, fingerprint: PlanFingerprint, now: number): Promise<{ skipped: number }>;
+
+  /**
+   * Numbers added to a suppression list after planning: every row of one of `phones` that could still be sent
+   * (`planned`, `unknown`, `failed_to_send`; and `sending` when `inFlightToo`, which only the start of a run, before
+   * crash recovery, may ask) becomes `suppressed` with `reason`, noting when its last attempt may have reached the
+   * API. One transaction. Returns how many rows changed.
+   */
+  applySuppression(
+    campaignId: string,
+    phones: Iterable<string>,
+    reason: RowReason,
+    now: number,
+    options: { inFlightToo: boolean },
+  ): Promise<number>;
+  /** The numbers of the campaign's `suppressed` rows (to tell whether a changed list un-suppressed any). */
+  suppressedNumbers(campaignId: string): Promise<Set<string>>;
+  /** Replaces the fingerprint of a complete plan (after a change applied without a replan). */
+  setPlanFingerprint(campaignId: string, fingerprint: PlanFingerprint, now: number): Promise<void>;
 
   /**
    * After a crash: `sending` rows whose last attempt started within `windowMs` go back to `planned` (resent

@@ -20,7 +20,7 @@ import type { Store } from '../../store/types.js';
 import { sweepCampaign } from '../../sweep/index.js';
 import { defineCommand } from '../command.js';
 import { exitCodeForSweep, parseTimeout, sweepEventHandler } from './sweep.js';
-import { createClient, openStore, resolveDbPath, retryBackoffFrom } from '../context.js';
+import { createClient, openStore, resolveDbPath, retryBackoffFrom, suppressionCheckFrom } from '../context.js';
 import { describeFailure, printFailure, type CliFailure } from '../failure.js';
 import type { CliIo } from '../io.js';
 import { chooseMode, EventOutput, formatDuration, type Verbosity } from '../output.js';
@@ -151,6 +151,7 @@ export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunRes
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     ...(media ? { media } : {}),
     ...(backoff ? { backoff } : {}),
+    ...suppressionCheckFrom(setup.io.env),
   });
 }
 
