@@ -326,11 +326,13 @@ export class SqliteStore implements Store {
       countByApiStatus: db.prepare<[string], { api_status: string; n: number }>(
         `SELECT api_status, COUNT(*) AS n FROM messages WHERE campaign_id = ? AND state = 'accepted' GROUP BY api_status`,
       ),
-      reportPage: db.prepare<[string, number, number, number, number, number], MessageRow>(
-        `SELECT ${messageColumns} FROM messages
+      // Raw arrays of just the report's columns: a million-row report spends most of its time here, and named
+      // row objects (and the text and payload nobody reports) cost about half of it.
+      reportPage: db.prepare<[string, number, number, number, number, number], ReportTuple>(
+        `SELECT ${REPORT_COLUMNS} FROM messages
          WHERE campaign_id = ? AND (generation = ?) = ? AND ? IS NOT NULL AND (line, id) > (?, ?)
-         ORDER BY line, id LIMIT 1000`,
-      ),
+         ORDER BY line, id LIMIT 5000`,
+      ).raw(true),
       acceptedSince: db.prepare<[string, number], { n: number }>(
         `SELECT COUNT(*) AS n FROM messages m JOIN campaigns c ON c.id = m.campaign_id
          WHERE c.project_id = ? AND m.accepted_at >= ?`,
@@ -671,8 +673,8 @@ export class SqliteStore implements Store {
         if (page.length === 0) break;
         for (const r of page) yield toReportRow(r);
         const last = page[page.length - 1]!;
-        line = last.line;
-        id = last.id;
+        line = last[1];
+        id = last[0];
       }
     }
   }
@@ -761,23 +763,48 @@ function toLease(row: LeaseRow): Lease {
   };
 }
 
-function toReportRow(r: MessageRow): ReportRow {
+/** The columns `reportPage` reads, in `ReportTuple` order. */
+const REPORT_COLUMNS = `id, line, raw_phone, phone, fields, state, api_status, uuid, request_id, attempts, error_code,
+  error_message, first_sent_at, accepted_at, delivered_at, failed_at, last_checked_at`;
+
+/** One row of `reportPage`, as better-sqlite3's raw mode returns it. */
+type ReportTuple = [
+  id: number,
+  line: number,
+  rawPhone: string,
+  phone: string | null,
+  fields: string,
+  state: MessageState,
+  apiStatus: string | null,
+  uuid: string | null,
+  requestId: string | null,
+  attempts: number,
+  errorCode: string | null,
+  errorMessage: string | null,
+  firstSentAt: number | null,
+  acceptedAt: number | null,
+  deliveredAt: string | null,
+  failedAt: string | null,
+  lastCheckedAt: number | null,
+];
+
+function toReportRow(r: ReportTuple): ReportRow {
   return {
-    line: r.line,
-    rawPhone: r.raw_phone,
-    phone: r.phone,
-    fields: JSON.parse(r.fields) as Record<string, string>,
-    state: r.state,
-    apiStatus: r.api_status,
-    uuid: r.uuid,
-    requestId: r.request_id,
-    attempts: r.attempts,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    sentAt: r.first_sent_at,
-    acceptedAt: r.accepted_at,
-    deliveredAt: r.delivered_at,
-    failedAt: r.failed_at,
-    lastCheckedAt: r.last_checked_at,
+    line: r[1],
+    rawPhone: r[2],
+    phone: r[3],
+    fields: JSON.parse(r[4]) as Record<string, string>,
+    state: r[5],
+    apiStatus: r[6],
+    uuid: r[7],
+    requestId: r[8],
+    attempts: r[9],
+    errorCode: r[10],
+    errorMessage: r[11],
+    sentAt: r[12],
+    acceptedAt: r[13],
+    deliveredAt: r[14],
+    failedAt: r[15],
+    lastCheckedAt: r[16],
   };
 }
