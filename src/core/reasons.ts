@@ -33,3 +33,10 @@ export const SUPPRESSED_AFTER_PLAN: RowReason = {
   code: 'SUPPRESSED',
   message: 'number was added to a suppression list (opt-out) after the campaign was planned; not sent',
 };
+
+/** A row whose last attempt may have reached the API, found after a crash older than the idempotency window. */
+export const UNCERTAIN_AFTER_CRASH: RowReason = {
+  code: 'UNCERTAIN_AFTER_CRASH',
+  message:
+    'the last attempt may have reached the API, and it is older than the idempotency window: resending could double it (use --resend-unknown to resend anyway)',
+};

@@ -150,8 +150,10 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     let quota: QuotaCheck | null = null;
     const schedule = options.dryRun ? undefined : options.schedule;
     if (schedule) await refuseBySchedule({ store, clock, emit }, campaign.id, schedule);
+    let planned: number | undefined;
     if (options.quota && !options.dryRun) {
       const pending = await store.counts(campaign.id);
+      planned = pending.byState.planned;
       quota = await options.quota.check(pending.byState.planned + pending.byState.sending);
       emit({ type: 'quota-checked', ...quota });
     }
@@ -176,6 +178,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ...(options.media ? { media: options.media } : {}),
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),
+          ...(planned !== undefined ? { planned } : {}),
           ...(stopSignals.length > 0 ? { stopSignal: AbortSignal.any(stopSignals) } : {}),
           ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
           ...(gate ? { gate } : {}),

@@ -76,4 +76,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX send_slots_project ON send_slots(project_id, reserved_at);
   `,
+  // 2: crash recovery looks up rows resent after a crash (`uncertain`) without scanning every planned row (700 ms
+  // at a million rows, on the way to the first send of every resumed run). Partial: it holds only those rows.
+  `
+  CREATE INDEX messages_uncertain ON messages(campaign_id) WHERE uncertain = 1;
+  `,
 ];

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, type RowReason } from '../core/reasons.js';
+import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, UNCERTAIN_AFTER_CRASH, type RowReason } from '../core/reasons.js';
 import { MIGRATIONS } from './schema.js';
 import {
   MESSAGE_STATES,
@@ -252,12 +252,16 @@ export class SqliteStore implements Store {
            finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END, updated_at = @now
          WHERE id = @id`,
       ),
-      recoverUnknown: db.prepare(
-        `UPDATE messages SET state = 'unknown', error_code = 'UNCERTAIN_AFTER_CRASH',
-           error_message = 'the last attempt may have reached the API, and it is older than the idempotency window: resending could double it (use --resend-unknown to resend anyway)',
-           updated_at = @now
-         WHERE campaign_id = @campaignId AND (state = 'sending' OR (state = 'planned' AND uncertain = 1))
-           AND COALESCE(first_sent_at, sending_at) < @cutoff`,
+      // Two statements, each on its own index: \`sending\` rows, and rows resent after a crash (\`uncertain\`, a
+      // small partial index) that are planned again — never a scan of every planned row.
+      recoverUnknownSending: db.prepare(
+        `UPDATE messages SET state = 'unknown', error_code = @code, error_message = @message, updated_at = @now
+         WHERE campaign_id = @campaignId AND state = 'sending' AND COALESCE(first_sent_at, sending_at) < @cutoff`,
+      ),
+      recoverUnknownResent: db.prepare(
+        `UPDATE messages INDEXED BY messages_uncertain
+           SET state = 'unknown', error_code = @code, error_message = @message, updated_at = @now
+         WHERE campaign_id = @campaignId AND uncertain = 1 AND state = 'planned' AND COALESCE(first_sent_at, sending_at) < @cutoff`,
       ),
       recoverRequeue: db.prepare(
         `UPDATE messages SET state = 'planned', uncertain = 1, next_attempt_at = 0, updated_at = @now
@@ -527,7 +531,8 @@ export class SqliteStore implements Store {
   async recoverInFlight(campaignId: string, now: number, windowMs: number): Promise<{ requeued: number; unknown: number }> {
     return this.db
       .transaction(() => {
-        const unknown = this.stmt.recoverUnknown.run({ campaignId, now, cutoff: now - windowMs }).changes;
+        const bind = { campaignId, now, cutoff: now - windowMs, code: UNCERTAIN_AFTER_CRASH.code, message: UNCERTAIN_AFTER_CRASH.message };
+        const unknown = this.stmt.recoverUnknownSending.run(bind).changes + this.stmt.recoverUnknownResent.run(bind).changes;
         const requeued = this.stmt.recoverRequeue.run({ campaignId, now }).changes;
         return { requeued, unknown };
       })
