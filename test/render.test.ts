@@ -219,3 +219,37 @@ describe('compilePayloadTemplate', () => {
     expect(e.message).toMatch(/^campaigns\/x\.yaml: payload\.ref: line 1, column \d+: template syntax error/);
   });
 });
+
+describe('pick: a wording per recipient, the same on every render of that recipient', () => {
+  const greet = text('{{pick "Halo" "Hai" "Selamat siang"}} {{nama}}, {{pick "terima kasih" "makasih"}}!');
+  const seeds = Array.from({ length: 3000 }, (_, i) => `rkb-${i.toString(16).padStart(40, '0')}`);
+
+  it('is a pure function of the seed (the request id): the same seed always gives the same text', () => {
+    for (const seed of seeds.slice(0, 50)) {
+      expect(expectOk(greet.render({ nama: 'Budi' }, seed))).toBe(expectOk(greet.render({ nama: 'Budi' }, seed)));
+    }
+    // And of nothing else: a recompiled template (another process) chooses the same.
+    const again = text('{{pick "Halo" "Hai" "Selamat siang"}} {{nama}}, {{pick "terima kasih" "makasih"}}!');
+    for (const seed of seeds.slice(0, 50)) expect(expectOk(again.render({ nama: 'Budi' }, seed))).toBe(expectOk(greet.render({ nama: 'Budi' }, seed)));
+  });
+
+  it('spreads recipients evenly over the choices, and two picks in one template choose independently', () => {
+    const joint = new Map<string, number>();
+    for (const seed of seeds) {
+      const out = expectOk(greet.render({ nama: 'Budi' }, seed));
+      const first = /^(Halo|Hai|Selamat siang) /.exec(out)![1]!;
+      const second = /, (terima kasih|makasih)!$/.exec(out)![1]!;
+      joint.set(`${first}|${second}`, (joint.get(`${first}|${second}`) ?? 0) + 1);
+    }
+    expect(joint.size).toBe(6);
+    // Each of the 6 combinations should hold 1/6 of 3000 = 500; binomial sd ≈ 20.
+    for (const n of joint.values()) expect(Math.abs(n - 500)).toBeLessThan(100);
+  });
+
+  it('takes columns as choices, and refuses a pick with fewer than two choices at compile time', () => {
+    const t = text('{{pick sapaan "Halo"}} {{nama}}');
+    const outs = new Set(seeds.slice(0, 40).map((s) => expectOk(t.render({ sapaan: 'Dear', nama: 'Ani' }, s))));
+    expect(outs).toEqual(new Set(['Dear Ani', 'Halo Ani']));
+    expect(templateError(() => text('{{pick "Halo"}}')).message).toContain('{{pick}} needs at least two choices');
+  });
+});

@@ -161,14 +161,15 @@ export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<Plan
       }
       out.timezone = zone;
     }
-    const rendered = template.render(row.fields);
+    const requestId = requestIdFor(campaign.id, phone);
+    const rendered = template.render(row.fields, requestId);
     if (!rendered.ok) {
       out.reason = rendered.reason;
       yield out;
       continue;
     }
     if (payload) {
-      const p = payload.render(row.fields);
+      const p = payload.render(row.fields, requestId);
       if (!p.ok) {
         out.reason = p.reason;
         yield out;
@@ -178,7 +179,7 @@ export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<Plan
     }
     out.state = 'planned';
     out.text = rendered.text;
-    out.requestId = requestIdFor(campaign.id, phone);
+    out.requestId = requestId;
     yield out;
   }
 }

@@ -14,12 +14,13 @@ import { DateTime } from 'luxon';
  * | `idr` | `{{idr amount}}` | `1250000` → `Rp 1.250.000` |
  * | `number` | `{{number qty}}`, `{{number score 1}}` | `1250` → `1.250`; optional max. decimals (default 2) |
  * | `date` | `{{date due "d MMMM yyyy"}}` | `2026-12-05` → `5 Desember 2026` (luxon tokens, locale id) |
+ * | `pick` | `{{pick "Halo" "Hai" "Selamat siang"}}` | one of its arguments, chosen per recipient (see `pickIndex`) |
  *
  * Numbers are plain: digits with an optional `.` decimal point and sign (`1250000`, `-3.5`); `1.250.000` or
  * `1,250` are refused rather than guessed. Dates are ISO 8601 (`2026-12-05`, `2026-12-05T09:00:00+07:00`); a
  * time with an offset keeps that offset.
  */
-export const HELPER_NAMES = ['default', 'titleCase', 'upper', 'lower', 'idr', 'number', 'date'] as const;
+export const HELPER_NAMES = ['default', 'titleCase', 'upper', 'lower', 'idr', 'number', 'date', 'pick'] as const;
 /** One of the helpers above. */
 export type HelperName = (typeof HELPER_NAMES)[number];
 
@@ -153,7 +154,47 @@ const IMPLEMENTATIONS: Record<HelperName, HelperImpl> = {
     return formatNumber(value, n);
   },
   date: ([value, format]) => formatDate(value, format === undefined ? DEFAULT_DATE_FORMAT : text(format)),
+  // Replaced at registration: `pick` also needs its call position (see registerMessageHelpers).
+  pick: (args) => text(args[0]),
 };
+
+/**
+ * The seed of the row being rendered: its request id. Rendering is synchronous, so the renderer sets it right
+ * before it calls the template and every `pick` of that render reads it (see `withPickSeed`).
+ */
+let pickSeed = '';
+
+/** Runs `render` with `seed` as the seed of every `pick` in it. */
+export function withPickSeed<T>(seed: string, render: () => T): T {
+  const previous = pickSeed;
+  pickSeed = seed;
+  try {
+    return render();
+  } finally {
+    pickSeed = previous;
+  }
+}
+
+/**
+ * Which of `choices` choices a `pick` makes: a pure function of the row's seed (its request id, itself a function
+ * of the campaign id and the number) and the call's position, so a resend after a crash, a replan, or the same
+ * campaign run against another database writes the same text, while several `pick`s in one template choose
+ * independently. FNV-1a, then a final avalanche so neighbouring positions do not correlate.
+ */
+export function pickIndex(seed: string, line: number, column: number, choices: number): number {
+  let h = 0x811c9dc5;
+  const key = `${seed}\n${line}:${column}`;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) % choices;
+}
 
 /**
  * Registers the helpers on `hb` (a `Handlebars.create()` instance) and removes `log`, which would print.
@@ -167,6 +208,10 @@ export function registerMessageHelpers(hb: typeof Handlebars): void {
       const options = argsAndOptions[argsAndOptions.length - 1] as HelperOptions;
       const args = argsAndOptions.slice(0, -1);
       try {
+        if (name === 'pick') {
+          const at = options.loc?.start ?? { line: 0, column: 0 };
+          return text(args[pickIndex(pickSeed, at.line, at.column, args.length)]);
+        }
         return impl(args);
       } catch (err) {
         const loc = options.loc?.start;

@@ -17,7 +17,8 @@ export interface PayloadTemplate {
    * Renders the payload for one row: a new object (or the same frozen one when nothing in it is templated).
    * A failure names the payload key, e.g. `payload.utm.content: missing value for {{kota}}`.
    */
-  render(fields: Readonly<Record<string, string>>): PayloadRenderResult;
+  /** `seed` (the row's request id) decides every `pick`. */
+  render(fields: Readonly<Record<string, string>>, seed?: string): PayloadRenderResult;
 }
 
 type Node =
@@ -61,10 +62,10 @@ export function compilePayloadTemplate(payload: Readonly<Record<string, unknown>
       for (const v of variables) if (!have.has(v)) (required.has(v) ? missing.required : missing.optional).push(v);
       return missing;
     },
-    render(fields) {
+    render(fields, seed = '') {
       if (constant) return { ok: true, payload: constant };
       try {
-        return { ok: true, payload: renderNode(root, fields) as Record<string, unknown> };
+        return { ok: true, payload: renderNode(root, fields, seed) as Record<string, unknown> };
       } catch (err) {
         if (err instanceof PayloadFailure) {
           return {
@@ -90,20 +91,20 @@ class PayloadFailure extends Error {
   }
 }
 
-function renderNode(node: Node, fields: Readonly<Record<string, string>>): unknown {
+function renderNode(node: Node, fields: Readonly<Record<string, string>>, seed: string): unknown {
   switch (node.kind) {
     case 'constant':
       return node.value;
     case 'template': {
-      const result = node.fragment.renderRaw(fields);
+      const result = node.fragment.renderRaw(fields, seed);
       if (!result.ok) throw new PayloadFailure(node.key, result.reason, result.variable);
       return result.text;
     }
     case 'array':
-      return node.items.map((item) => renderNode(item, fields));
+      return node.items.map((item) => renderNode(item, fields, seed));
     case 'object': {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of node.entries) out[k] = renderNode(v, fields);
+      for (const [k, v] of node.entries) out[k] = renderNode(v, fields, seed);
       return out;
     }
   }

@@ -1,6 +1,6 @@
 import Handlebars from 'handlebars';
 import type { MessageType } from '../rk/types.js';
-import { BLOCK_HELPERS, HELPER_NAMES, HelperCallError, registerMessageHelpers } from './helpers.js';
+import { BLOCK_HELPERS, HELPER_NAMES, HelperCallError, registerMessageHelpers, withPickSeed } from './helpers.js';
 
 /** Longest text message the API takes, in characters (Unicode code points, see `messageLength`). */
 export const TEXT_MAX_CHARS = 4096;
@@ -52,8 +52,8 @@ export interface MessageTemplate {
   readonly requiredVariables: ReadonlySet<string>;
   /** Compares the template's variables with the CSV header, to refuse a campaign up front. */
   missingColumns(columns: readonly string[]): MissingColumns;
-  /** Renders one row; never throws for a row's data. */
-  render(fields: Readonly<Record<string, string>>): RenderResult;
+  /** Renders one row; never throws for a row's data. `seed` (the row's request id) decides every `pick`. */
+  render(fields: Readonly<Record<string, string>>, seed?: string): RenderResult;
 }
 
 /**
@@ -93,8 +93,8 @@ const HELPER_LIST = HELPER_NAMES.join(', ');
 export interface CompiledFragment {
   readonly variables: ReadonlySet<string>;
   readonly requiredVariables: ReadonlySet<string>;
-  /** Renders without length checks or trimming. */
-  renderRaw(fields: Readonly<Record<string, string>>): RenderResult;
+  /** Renders without length checks or trimming; `seed` decides every `pick` (see `pickIndex`). */
+  renderRaw(fields: Readonly<Record<string, string>>, seed?: string): RenderResult;
 }
 
 /**
@@ -117,8 +117,8 @@ export function compileMessageTemplate(source: string, options: { name: string; 
     variables: fragment.variables,
     requiredVariables: fragment.requiredVariables,
     missingColumns: (columns) => missingColumns(fragment, columns),
-    render(fields) {
-      const result = fragment.renderRaw(fields);
+    render(fields, seed) {
+      const result = fragment.renderRaw(fields, seed);
       if (!result.ok) return result;
       const text = result.text.trim();
       if (text === '' && isText) return { ok: false, reason: 'the message is empty after rendering' };
@@ -187,14 +187,14 @@ export function compileFragment(source: string, name: string): CompiledFragment 
   return {
     variables: analysis.variables,
     requiredVariables: analysis.required,
-    renderRaw(fields) {
+    renderRaw(fields, seed = '') {
       for (const v of required) {
         const value = fields[v];
         if (value === undefined) return { ok: false, reason: `missing value for {{${v}}}: the CSV has no column "${v}"`, variable: v };
         if (value.trim() === '') return { ok: false, reason: `missing value for {{${v}}}`, variable: v };
       }
       try {
-        return { ok: true, text: template(fields) };
+        return { ok: true, text: analysis.picks ? withPickSeed(seed, () => template(fields)) : template(fields) };
       } catch (err) {
         return renderFailure(err, analysis.callSites);
       }
@@ -221,6 +221,8 @@ function renderFailure(err: unknown, callSites: ReadonlyMap<string, CallSite>): 
 }
 
 interface Analysis {
+  /** Whether the template calls `pick` (only then does a render need its seed). */
+  picks: boolean;
   variables: Set<string>;
   required: Set<string>;
   callSites: Map<string, CallSite>;
@@ -228,7 +230,7 @@ interface Analysis {
 
 /** Walks the template once: collects variables (required or not), call sites, and refuses what rows cannot feed. */
 function analyse(ast: hbs.AST.Program, name: string): Analysis {
-  const result: Analysis = { variables: new Set(), required: new Set(), callSites: new Map() };
+  const result: Analysis = { picks: false, variables: new Set(), required: new Set(), callSites: new Map() };
   const helperNames = new Set<string>(HELPER_NAMES);
 
   const fail = (node: hbs.AST.Node, message: string, hint: string): never => {
@@ -280,6 +282,12 @@ function analyse(ast: hbs.AST.Program, name: string): Analysis {
     }
     if (node.hash && node.hash.pairs.length > 0) {
       fail(node, `{{${helper}}} takes no key=value options`, `Pass values in order, e.g. {{date due "d MMMM yyyy"}}.`);
+    }
+    if (helper === 'pick') {
+      result.picks = true;
+      if (node.params.length < 2) {
+        fail(node, '{{pick}} needs at least two choices', 'Write the wordings to choose from, e.g. {{pick "Halo" "Hai" "Selamat siang"}}.');
+      }
     }
     const requiredArgs = helper !== 'default';
     const args = node.params.map((p) => expression(p, guarded, requiredArgs));
