@@ -52,7 +52,7 @@ describe('loadCampaign: valid files', () => {
       sourcePath: join(DIR, 'valid.yaml'),
       displayPath: fixture('valid.yaml'),
       baseDir: DIR,
-      recipients: { file: join(DIR, 'data', 'recipients.csv'), phoneColumn: 'phone', defaultCountry: 'MY', delimiter: ',' },
+      recipients: { file: join(DIR, 'data', 'recipients.csv'), phoneColumn: 'phone', defaultCountry: 'MY', delimiter: ',', encoding: undefined },
       template: join(DIR, 'templates', 'promo.hbs'),
       message: undefined,
       type: 'image',
@@ -114,7 +114,7 @@ describe('loadCampaign: every problem names the file, the key, what was expected
       `${f}: recipients.file: expected a path to the recipients CSV file, found 42 (line 5)`,
       `${f}: recipients.phone_column: expected the header name of the CSV column with the phone numbers, found an empty text (line 6)`,
       `${f}: recipients.default_country: expected an ISO 3166 alpha-2 country code such as ID, MY or SG, found "XX" (line 7)`,
-      `${f}: recipients.delimiter: expected "," or ";" (or no delimiter key, to detect it), found "|" (line 8)`,
+      `${f}: recipients.delimiter: expected ",", ";" or tab (or no delimiter key, to detect it), found "|" (line 8)`,
       `${f}: type: expected one of text, image, document, video, audio, found "sms" (line 10)`,
       `${f}: payload: expected an object of metadata (key: value), found a list of 2 (line 11)`,
       `${f}: rate_per_minute: expected a whole number from 1 to 6000, found "fast" (line 12)`,
@@ -143,7 +143,7 @@ describe('loadCampaign: every problem names the file, the key, what was expected
   it('unknown keys are errors, with a "did you mean" when close or at another level', async () => {
     const e = await configError(fixture('typo.yaml'));
     const f = fixture('typo.yaml');
-    expect(e.message).toContain(`${f}: recipients.phone_colum: unknown key (did you mean phone_column?); expected one of file, phone_column, default_country, delimiter (line 5)`);
+    expect(e.message).toContain(`${f}: recipients.phone_colum: unknown key (did you mean phone_column?); expected one of file, phone_column, default_country, delimiter, encoding (line 5)`);
     expect(e.message).toContain(`${f}: rate_per_minut: unknown key (did you mean rate_per_minute?)`);
     expect(e.message).toContain(`${f}: ratePerMinute: unknown key (did you mean rate_per_minute?)`);
     expect(e.message).toContain(`${f}: phone_column: unknown key (did you mean recipients.phone_column?)`);
@@ -238,6 +238,33 @@ describe('campaignFingerprintInputs', () => {
     expect(fp({ ...base, recipients: { ...base.recipients, defaultCountry: 'ID' } })).not.toBe(fp(base));
     expect(fp({ ...base, suppress: [] })).not.toBe(fp(base));
     expect(fp({ ...base, template: undefined, message: 'hi' })).not.toBe(fp(base));
+  });
+
+  it('recipients.encoding counts only when set, so plans frozen before the key existed keep their fingerprint', async () => {
+    const base = await loadCampaign(fixture('valid.yaml'));
+    expect(base.recipients.encoding).toBeUndefined();
+    expect(Object.keys(campaignFingerprintInputs(base).recipients as object)).toEqual(['defaultCountry', 'delimiter', 'phoneColumn']);
+    const declared = { ...base, recipients: { ...base.recipients, encoding: 'windows-1252' as const } };
+    expect(campaignFingerprintInputs(declared).recipients).toMatchObject({ encoding: 'windows-1252' });
+  });
+});
+
+describe('recipients.encoding and recipients.delimiter', () => {
+  it('accept the usual labels: latin1 and iso-8859-1 read as windows-1252, auto as no key, tab as a word', async () => {
+    const cases: [string, string | undefined][] = [
+      ['UTF-8', 'utf-8'],
+      ['latin1', 'windows-1252'],
+      ['ISO-8859-1', 'windows-1252'],
+      ['cp1252', 'windows-1252'],
+      ['utf-16', 'utf-16le'],
+      ['utf-16be', 'utf-16be'],
+      ['auto', undefined],
+    ];
+    for (const [label, encoding] of cases) {
+      const c = await loadCampaign(tempCampaign('enc.yaml', `${BASE}  encoding: ${label}\n  delimiter: tab\nmessage: hi\n`));
+      expect(c.recipients.encoding, label).toBe(encoding);
+      expect(c.recipients.delimiter).toBe('\t');
+    }
   });
 });
 

@@ -249,11 +249,11 @@ describe('bad-input corpus: every case gives a clear per-file or per-row error, 
     expect(rows.slice(0, 15).every((r) => r.ok)).toBe(true);
   });
 
-  it('empty file, UTF-16 file and a missing file are file-level errors', async () => {
+  it('empty file and a missing file are file-level errors; UTF-16 with a byte-order mark is read', async () => {
     expect((await ingestError({ file: bad('empty.csv') })).message).toBe('empty.csv is empty: expected a header row and at least one recipient');
-    const utf16 = await ingestError({ file: bad('utf16.csv') });
-    expect(utf16.message).toBe('utf16.csv is UTF-16 text; expected a UTF-8 CSV');
-    expect(utf16.hint).toContain('CSV UTF-8');
+    const utf16 = await readAll({ file: bad('utf16.csv') });
+    expect(utf16.header).toMatchObject({ columns: ['phone'], encoding: 'utf-16le', encodingSource: 'bom' });
+    expect(utf16.rows).toEqual([]);
     const missing = await ingestError({ file: bad('no-such-file.csv') });
     expect(missing.message).toBe(`CSV file not found: ${bad('no-such-file.csv')}`);
   });

@@ -1,8 +1,11 @@
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
+import { ENCODING_LABELS, type TextEncoding } from '../ingest/encoding.js';
+import { describeNonFile, describeOpenError } from '../ingest/file-kind.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
 import { parseDurationText } from '../core/duration.js';
 import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
@@ -31,7 +34,9 @@ export interface Campaign {
     /** Country for national numbers such as `0812…`. @default 'ID' */
     defaultCountry: CountryCode;
     /** Field delimiter; undefined means detect from the header line. */
-    delimiter: ',' | ';' | undefined;
+    delimiter: ',' | ';' | '\t' | undefined;
+    /** Text encoding of the CSV; undefined means a byte-order mark, else UTF-8 (checked strictly). */
+    encoding: TextEncoding | undefined;
   };
   /** Absolute path of the `.hbs` template; exactly one of `template` and `message` is set. */
   template: string | undefined;
@@ -94,6 +99,9 @@ const envName = (example: string) =>
     .string(err(`expected the name of an environment variable, e.g. ${example}`))
     .regex(ENV_NAME, err(`expected the name of an environment variable (capitals, digits and _), e.g. ${example}`));
 
+const ENCODING_EXPECTED =
+  'expected utf-8, windows-1252 (also latin1, iso-8859-1, cp1252), utf-16le or utf-16be (or no encoding key: a byte-order mark, else UTF-8)';
+
 const RecipientsSchema = z.strictObject(
   {
     file: filePath('the recipients CSV file'),
@@ -103,9 +111,20 @@ const RecipientsSchema = z.strictObject(
       .refine((c) => isPhoneCountry(c.trim().toUpperCase()), err('expected an ISO 3166 alpha-2 country code such as ID, MY or SG'))
       .transform((c) => c.trim().toUpperCase() as CountryCode)
       .default('ID'),
-    delimiter: z.enum([',', ';'], err('expected "," or ";" (or no delimiter key, to detect it)')).optional(),
+    delimiter: z
+      .preprocess(
+        (v) => (typeof v === 'string' && v.trim().toLowerCase() === 'tab' ? '\t' : v),
+        z.enum([',', ';', '\t'], err('expected ",", ";" or tab (or no delimiter key, to detect it)')),
+      )
+      .optional(),
+    encoding: z
+      .string(err(ENCODING_EXPECTED))
+      .transform((v) => v.trim().toLowerCase())
+      .refine((v) => Object.hasOwn(ENCODING_LABELS, v), err(ENCODING_EXPECTED))
+      .transform((v) => ENCODING_LABELS[v])
+      .optional(),
   },
-  err('expected an object with file (and optionally phone_column, default_country, delimiter)'),
+  err('expected an object with file (and optionally phone_column, default_country, delimiter, encoding)'),
 );
 
 const ReportSchema = z.strictObject(
@@ -264,6 +283,8 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
       phoneColumn: c.recipients.phoneColumn,
       defaultCountry: c.recipients.defaultCountry,
       delimiter: c.recipients.delimiter ?? null,
+      // Only when set, so plans frozen before the key existed keep their fingerprint.
+      ...(c.recipients.encoding === undefined ? {} : { encoding: c.recipients.encoding }),
     },
     suppress: c.suppress.map(rel),
     template: c.template === undefined ? null : rel(c.template),
@@ -297,6 +318,7 @@ function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: strin
       phoneColumn: f.recipients.phone_column,
       defaultCountry: f.recipients.default_country,
       delimiter: f.recipients.delimiter,
+      encoding: f.recipients.encoding === 'auto' ? undefined : f.recipients.encoding,
     },
     template: f.template === undefined ? undefined : abs(f.template),
     message: f.message,
@@ -422,13 +444,15 @@ async function missingFiles(raw: Record<string, unknown>, baseDir: string, lineO
     let problem: string | undefined;
     try {
       const info = await stat(absolute);
-      if (!info.isFile()) problem = `expected a file, found a directory at ${absolute}`;
+      const kind = describeNonFile(info);
+      if (kind !== undefined) problem = `expected a regular file, found ${kind} at ${absolute}`;
+      else await access(absolute, constants.R_OK);
     } catch (e) {
       const code = (e as { code?: string }).code;
       problem =
         code === 'ENOENT'
           ? `file not found: ${absolute}${isAbsolute(given) ? '' : ` ("${given}" relative to the campaign file)`}`
-          : `cannot read ${absolute} (${code ?? String(e)})`;
+          : `cannot read ${absolute}: ${describeOpenError(e)}`;
     }
     if (problem) {
       const line = lineOf(path);

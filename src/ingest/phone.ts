@@ -10,6 +10,7 @@ import {
   type CountryCode,
   type PhoneNumber,
 } from 'libphonenumber-js/max';
+import { quoted } from './excerpt.js';
 
 export type { CountryCode } from 'libphonenumber-js/max';
 
@@ -127,6 +128,5 @@ function describeInvalid(input: string, country: CountryCode | undefined, raw: s
 }
 
 function quote(raw: string): string {
-  const shown = raw.length > 40 ? raw.slice(0, 40) + '…' : raw;
-  return JSON.stringify(shown);
+  return quoted(raw, 40);
 }

@@ -1,5 +1,7 @@
 import { basename } from 'node:path';
-import { IngestError, parseFile, sniffCsv } from './csv.js';
+import { DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES, IngestError, parseDecodedFile, sniffCsv, translateParseError } from './csv.js';
+import { DecodeError, describeDecodeError } from './encoding.js';
+import { columnList, excerpt } from './excerpt.js';
 import { normalisePhone, type CountryCode } from './phone.js';
 
 /** A line of a suppression file that held no usable number. */
@@ -37,7 +39,13 @@ export interface SuppressionOptions {
  * Reads opt-out lists: each file a CSV with a `phone` column (or one of `phoneColumns`), or a single column of
  * numbers with no header (a first line that is not a valid number is taken as a header). Numbers are normalised
  * with `normalisePhone`; lines without a valid number are ignored and counted. Throws IngestError for a missing
- * file or a multi-column file without a phone column.
+ * file, one that is not a regular file, or a multi-column file without a phone column.
+ *
+ * Encoding: a byte-order mark (UTF-8, UTF-16LE/BE, e.g. Excel's "Unicode text") is followed; otherwise the file
+ * is read as UTF-8 and, from the first byte that is not UTF-8 on, as Windows-1252. That guess is safe here and
+ * only here: nothing but ASCII is used from these files (the header word, digits, `+ - ( ) .`, spaces,
+ * delimiters, quotes, line breaks), and those bytes mean the same in UTF-8, Windows-1252 and Latin-1, so a
+ * spreadsheet's legacy "CSV" suppresses exactly the same numbers. Their text is never sent.
  */
 export async function loadSuppression(
   files: readonly string[],
@@ -53,12 +61,22 @@ export async function loadSuppression(
   };
 
   for (const file of files) {
-    const { delimiter } = await sniffCsv(file, {
-      what: 'suppression list',
-      allowEmpty: true,
-      hint: 'Check the suppress list in the campaign: paths are relative to the campaign file.',
-    });
-    const parser = parseFile(file, { bom: true, delimiter, relax_column_count: true, relax_quotes: true, trim: true });
+    const name = excerpt(basename(file), 120);
+    const sniff = await sniffCsv(
+      file,
+      {
+        what: 'suppression list',
+        allowEmpty: true,
+        hint: 'Check the suppress list in the campaign: paths are relative to the campaign file.',
+      },
+      { lenient: true },
+    );
+    const { delimiter, decoding } = sniff;
+    const { parser } = parseDecodedFile(
+      file,
+      { bom: true, delimiter, relax_column_count: true, relax_quotes: true, trim: true, max_record_size: DEFAULT_MAX_FIELD_BYTES * 4 },
+      decoding,
+    );
     let phoneIndex: number | undefined;
     let previousEnd = 0;
     try {
@@ -76,7 +94,7 @@ export async function loadSuppression(
           }
           if (record.length > 1) {
             throw new IngestError(
-              `suppression list ${basename(file)} has no ${wanted.join(' or ')} column; its header has: ${record.join(', ')}`,
+              `suppression list ${name} has no ${wanted.join(' or ')} column; its header has: ${columnList(record)}`,
               {
                 file,
                 line,
@@ -95,11 +113,20 @@ export async function loadSuppression(
       }
     } catch (err) {
       if (err instanceof IngestError) throw err;
-      const lines = (err as { lines?: number }).lines;
-      throw new IngestError(
-        `suppression list ${basename(file)}${lines === undefined ? '' : `: line ${lines}`}: cannot read the CSV (${(err as Error).message})`,
-        { file, ...(lines === undefined ? {} : { line: lines }), hint: 'Check the file is a UTF-8 CSV with balanced quotes.', cause: err },
-      );
+      const label = `suppression list ${name}`;
+      if (err instanceof DecodeError) throw await describeDecodeError(file, label, decoding, err, sniff.bomLength);
+      throw await translateParseError(err, {
+        file,
+        name: label,
+        startLine: previousEnd + 1,
+        maxFieldBytes: DEFAULT_MAX_FIELD_BYTES,
+        maxColumns: DEFAULT_MAX_COLUMNS,
+        decoding,
+        bomLength: sniff.bomLength,
+        delimiter,
+        columns: undefined,
+        headerPending: phoneIndex === undefined,
+      });
     } finally {
       parser.destroy();
     }

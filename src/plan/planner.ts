@@ -3,6 +3,7 @@ import { IANAZone } from 'luxon';
 import { campaignFingerprintInputs, readMessageSource, type Campaign } from '../config/campaign.js';
 import type { Clock } from '../core/clock.js';
 import { inspectRecipientCsv, readRecipientRows, type CsvHeader } from '../ingest/csv.js';
+import { columnList, excerpt } from '../ingest/excerpt.js';
 import { normalisePhone } from '../ingest/phone.js';
 import { loadSuppression, type Suppression } from '../ingest/suppression.js';
 import { compilePayloadTemplate, type PayloadTemplate } from '../render/payload.js';
@@ -71,6 +72,7 @@ export async function prepareCampaign(
     file: campaign.recipients.file,
     delimiter: campaign.recipients.delimiter,
     phoneColumn: campaign.recipients.phoneColumn,
+    encoding: campaign.recipients.encoding,
   });
   const missing = [
     ...template.missingColumns(header.columns).required,
@@ -86,7 +88,7 @@ export async function prepareCampaign(
   const timezoneColumn = options.timezoneColumn;
   if (timezoneColumn !== undefined && !header.columns.includes(timezoneColumn)) {
     throw new PlanInputError(
-      `schedule.window.timezone_column is "${timezoneColumn}" but ${basename(campaign.recipients.file)} has no such column (it has: ${header.columns.join(', ')}).`,
+      `schedule.window.timezone_column is "${timezoneColumn}" but ${basename(campaign.recipients.file)} has no such column (it has: ${columnList(header.columns)}).`,
       'Set timezone_column to one of the CSV columns, or remove it to use the window time zone for everyone.',
       campaign.sourcePath,
     );
@@ -119,6 +121,8 @@ export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<Plan
     file: campaign.recipients.file,
     delimiter: prepared.header.delimiter,
     phoneColumn: campaign.recipients.phoneColumn,
+    // As in prepareCampaign: the same bytes and the same declaration decode the same way on every path.
+    encoding: campaign.recipients.encoding,
   })) {
     // One object per row and no closures: this loop runs a million times for a large campaign.
     const out: PlanRowInput = {
@@ -313,6 +317,9 @@ export interface ValidationReport {
   previews: { line: number; phone: string; text: string; payload: Record<string, unknown> | null }[];
   delimiter: string;
   delimiterDetected: boolean;
+  /** The encoding the CSV was read in (`utf-8`, `windows-1252`, `utf-16le`, `utf-16be`) and how it was decided. */
+  encoding: string;
+  encodingSource: 'bom' | 'declared' | 'default';
   columns: string[];
   suppressionInvalidLines: number;
 }
@@ -334,6 +341,8 @@ export async function validateRows(
     previews: [],
     delimiter: prepared.header.delimiter,
     delimiterDetected: prepared.header.delimiterDetected,
+    encoding: prepared.header.encoding,
+    encodingSource: prepared.header.encodingSource,
     columns: prepared.header.columns,
     suppressionInvalidLines: prepared.suppression.invalidLines,
   };
@@ -355,7 +364,8 @@ export async function validateRows(
     } else {
       report.invalid++;
       if (report.invalidSamples.length < maxInvalid) {
-        report.invalidSamples.push({ line: row.line, rawPhone: row.rawPhone, reason: row.reason ?? 'invalid' });
+        // Shown on a terminal: the raw cell is cut and its control characters escaped (reasons already are).
+        report.invalidSamples.push({ line: row.line, rawPhone: excerpt(row.rawPhone, 40), reason: row.reason ?? 'invalid' });
       }
     }
   }
