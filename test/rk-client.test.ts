@@ -369,3 +369,86 @@ describe('answers that are not the envelope', () => {
     expect(server.connections()).toBeLessThanOrEqual(2);
   });
 });
+
+/** A loopback server answering with headers at once, then one byte every `everyMs` for ever. */
+async function trickling(everyMs = 500): Promise<{ url: string }> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{');
+    const timer = setInterval(() => res.write(' '), everyMs);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1` };
+}
+
+describe('the whole-request deadline', () => {
+  it('ends an answer that trickles one byte every 500 ms (which per-chunk timers never do) as a retryable timeout', async () => {
+    const server = await trickling();
+    const c = client(server, { requestTimeoutMs: 800 });
+    const started = Date.now();
+    const error = await rejection(c.send({ device: 'RK-DEMO', recipient: RECIPIENT, message: 'x', requestId: 'r-1' }));
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(750);
+    expect(took).toBeLessThan(2000);
+    expect([error.kind, error.code, error.retryable, error.aborted, error.mayHaveBeenProcessed]).toEqual(['network', 'REQUEST_TIMEOUT', true, false, true]);
+  });
+
+  it('a caller abort during a trickled body is a cancellation, not a timeout', async () => {
+    const server = await trickling();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const error = await rejection(client(server, { requestTimeoutMs: 10_000 }).status(randomUUID(), { signal: controller.signal }));
+    expect([error.kind, error.aborted]).toEqual(['network', true]);
+  });
+});
+
+describe('text from the API', () => {
+  it('a 2xx whose id is not a UUID or short token is a retryable malformed answer that may have been processed', async () => {
+    const ids = ['<b>x</b>', 'a\u0000b', 'y'.repeat(129), ''];
+    const server = await proxyLike(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ success: true, data: { id: ids.shift(), status: 'queued' } }) }));
+    const c = client(server);
+    for (let i = 0; i < 3; i++) {
+      const error = await rejection(c.send({ device: 'RK-DEMO', recipient: RECIPIENT, message: 'x' }));
+      expect([error.kind, error.code, error.retryable, error.mayHaveBeenProcessed]).toEqual(['network', 'MALFORMED_ANSWER', true, true]);
+      expect(error.message).not.toMatch(/<b>|\u0000|yyyy/);
+    }
+  });
+
+  it('an answer over 1 MB is not read and is a malformed answer', async () => {
+    const server = await proxyLike(() => ({ status: 200, type: 'application/json', body: JSON.stringify({ success: true, data: { id: 'A'.repeat(5 * 1024 * 1024) } }) }));
+    const error = await rejection(client(server).send({ device: 'RK-DEMO', recipient: RECIPIENT, message: 'x' }));
+    expect([error.code, error.retryable]).toEqual(['MALFORMED_ANSWER', true]);
+    expect(error.message).toContain('larger than 1 MB');
+  });
+
+  it('error messages, codes and status fields arrive as bounded plain text', async () => {
+    const nasty = 'No\x1b[2J\x07pe\r\n\x00!';
+    const server = await proxyLike((path) =>
+      path.includes('/status/')
+        ? {
+            status: 200,
+            type: 'application/json',
+            body: JSON.stringify({ success: true, data: { id: 'other', status: 'failed\x1b[2J', recipient: RECIPIENT, failed_at: '2026\x07', error_message: nasty + 'z'.repeat(5000) } }),
+          }
+        : { status: 422, type: 'application/json', body: JSON.stringify({ success: false, message: nasty, code: 'BAD\x1b[31mCODE' }) },
+    );
+    const c = client(server);
+    const error = await rejection(c.send({ device: 'RK-DEMO', recipient: RECIPIENT, message: 'x' }));
+    expect(error.message).toBe('RK Connect rejected the message (422 BADCODE): No pe !');
+    expect(error.code).toBe('BADCODE');
+    const uuid = randomUUID();
+    const status = await c.status(uuid);
+    expect(status).toMatchObject({ id: uuid, status: 'failed', failedAt: '2026' });
+    expect(status.errorMessage!.startsWith('No pe !zzz')).toBe(true);
+    expect(status.errorMessage!.length).toBeLessThanOrEqual(500);
+  });
+});

@@ -6,6 +6,9 @@ import { errorFromTransport, errorFromUnexpectedAnswer, RkError } from '../src/r
 import { loadMedia, MediaError } from '../src/rk/media.js';
 import { buildMultipart } from '../src/rk/multipart.js';
 import { computeSignature } from '../src/rk/signing.js';
+import { formatSize, parseSizeText } from '../src/core/size.js';
+import { safeText } from '../src/core/text.js';
+import { DEFAULT_MEDIA_MAX_BYTES } from '../src/rk/media.js';
 
 const media = (name: string) => fileURLToPath(new URL(`./fixtures/media/${name}`, import.meta.url));
 
@@ -25,6 +28,12 @@ describe('signing', () => {
     );
   });
 
+  it('signs a body given as chunks exactly as the same bytes given whole', () => {
+    const whole = Buffer.from('--b\r\nhead\r\n\r\nMEDIA BYTES\r\n--b--\r\n');
+    const chunks = [whole.subarray(0, 15), whole.subarray(15, 26), whole.subarray(26)];
+    expect(computeSignature('k', '1709308800', chunks, 's')).toBe(computeSignature('k', '1709308800', whole, 's'));
+  });
+
   it('matches the known answer for an empty body (GET)', () => {
     expect(computeSignature('your_api_key', '1709308800', '', 'your_api_secret')).toBe(
       '979ae257b02161929cc3e924b15749a31a729e94c5cf11189ec9e110e7325abf',
@@ -35,7 +44,7 @@ describe('signing', () => {
 describe('buildMultipart', () => {
   it('produces a body a standard parser reads back field by field, file included', async () => {
     const file = new Uint8Array([0xff, 0xd8, 0xff, 0x00, 0x0d, 0x0a, 0x2d, 0x2d]);
-    const { body, contentType, boundary } = buildMultipart(
+    const { chunks, length, contentType, boundary } = buildMultipart(
       [
         { name: 'recipient', value: '6281234567890' },
         { name: 'message', value: 'Promo hari ini 🎉\r\nline two' },
@@ -44,7 +53,11 @@ describe('buildMultipart', () => {
       { name: 'media', filename: 'promo "final".jpg', contentType: 'image/jpeg', data: file },
     );
     expect(contentType).toBe(`multipart/form-data; boundary=${boundary}`);
+    const body = Buffer.concat(chunks);
+    expect(body.length).toBe(length);
     expect(body.subarray(-(boundary.length + 6)).toString()).toBe(`--${boundary}--\r\n`);
+    // The file part is the caller's bytes, not a copy: every request in flight shares one copy of a media file.
+    expect(chunks.some((c) => c.buffer === file.buffer && c.byteOffset === file.byteOffset && c.length === file.length)).toBe(true);
 
     const form = await parseForm(body, contentType);
     expect(form.get('recipient')).toBe('6281234567890');
@@ -65,10 +78,11 @@ describe('buildMultipart', () => {
   });
 
   it('keeps field order and omits the file part when there is none', async () => {
-    const { body, contentType } = buildMultipart([
+    const { chunks, contentType } = buildMultipart([
       { name: 'recipient', value: '1' },
       { name: 'type', value: 'image' },
     ]);
+    const body = Buffer.concat(chunks);
     const text = body.toString();
     expect(text.indexOf('name="recipient"')).toBeLessThan(text.indexOf('name="type"'));
     const form = await parseForm(body, contentType);
@@ -133,6 +147,53 @@ describe('loadMedia (by content, before any request)', () => {
     await copyFile(media('invoice.pdf'), join(dir, 'invoice'));
     const file = await loadMedia(join(dir, 'invoice'), 'document');
     expect(file.filename).toBe('invoice.pdf');
+  });
+});
+
+describe('safeText (text from outside, made safe to print and store)', () => {
+  it('removes escape sequences whole and turns every other control character into a space', () => {
+    expect(safeText('Bad\x1b[2J\x1b[1;31mrequest\x1b[0m\x07\r\n', 100)).toBe('Badrequest');
+    expect(safeText('title\x1b]0;pwned\x07 set', 100)).toBe('title set');
+    expect(safeText('a\x00b\tc\rd\ne\x7ff\x9b2Jg\u0085h', 100)).toBe('a b c d e fg h');
+    expect(safeText('left \u202eright\u202c \u2066iso\u2069', 100)).toBe('left right iso');
+    expect(safeText('lone \ud800 surrogate', 100)).toBe('lone \ufffd surrogate');
+    expect(safeText('Halo Budi 🎉, promo hari ini', 100)).toBe('Halo Budi 🎉, promo hari ini');
+  });
+
+  it('bounds the length (ending in …), also for a 5 MB string, without splitting a surrogate pair', () => {
+    expect(safeText('x'.repeat(5 * 1024 * 1024), 10)).toBe(`${'x'.repeat(9)}…`);
+    expect(safeText('abcdefgh🎉🎉', 10)).toBe('abcdefgh…');
+    expect(safeText('short', 10)).toBe('short');
+  });
+
+  it('with keepNewlines keeps line breaks and indentation (our own hints), nothing else', () => {
+    expect(safeText('line one\r\n  KEY=value\x1b[2J\x07', 100, { keepNewlines: true })).toBe('line one\n  KEY=value ');
+  });
+
+  it('an RkError built from hostile text holds none of it', () => {
+    const error = new RkError({ kind: 'server', message: `boom\x1b[2J${'y'.repeat(5000)}`, hint: 'h', code: 'CODE\x00\x1b[31m' });
+    expect(error.message).not.toMatch(/[\x00-\x1f]/);
+    expect(error.message.length).toBeLessThanOrEqual(1000);
+    expect(error.code).toBe('CODE');
+  });
+});
+
+describe('sizes', () => {
+  it('parses KB, MB and GB as binary units, bare numbers as bytes, and refuses anything else', () => {
+    expect(parseSizeText('20MB')).toBe(20 * 1024 * 1024);
+    expect(parseSizeText(' 500 kb ')).toBe(500 * 1024);
+    expect(parseSizeText('1.5GB')).toBe(1.5 * 1024 ** 3);
+    expect(parseSizeText('1048576')).toBe(1048576);
+    for (const bad of ['lots', '', '20 MiB', '-5MB', 'MB']) expect(parseSizeText(bad)).toBeUndefined();
+    expect([formatSize(200 * 1024 * 1024), formatSize(5.5 * 1024 * 1024), formatSize(900)]).toEqual(['200 MB', '5.5 MB', '900 bytes']);
+  });
+
+  it('loadMedia refuses a file over its type default before reading it, and takes a limit of its own', async () => {
+    expect(DEFAULT_MEDIA_MAX_BYTES).toEqual({ image: 5 * 1024 ** 2, video: 16 * 1024 ** 2, audio: 16 * 1024 ** 2, document: 100 * 1024 ** 2 });
+    await expect(loadMedia(media('photo.jpg'), 'image', 100)).rejects.toThrow(
+      /photo\.jpg is 141 bytes \(141 bytes\); the limit for type "image" is 100 bytes \(100 bytes, media_max_size\)/,
+    );
+    await expect(loadMedia(media('photo.jpg'), 'image', 141)).resolves.toMatchObject({ contentType: 'image/jpeg' });
   });
 });
 

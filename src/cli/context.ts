@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
-import type { ApiCredentials, Env } from '../config/env.js';
+import { ConfigError, type ApiCredentials, type Env } from '../config/env.js';
+import { parseDurationText } from '../core/duration.js';
 import { RkClient } from '../rk/client.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -20,9 +21,9 @@ export function openStore(flag: string | undefined, io: CliIo): SqliteStore {
 }
 
 /**
- * The API client for a command. `RK_REQUEST_TIMEOUT_MS` bounds how long one request may wait for the API's answer
- * (headers and body; default 30 s), `RK_CONNECT_TIMEOUT_MS` the connection (default 10 s), `RK_MAX_CONNECTIONS` the
- * keep-alive pool (default 256).
+ * The API client for a command. `RK_REQUEST_TIMEOUT_MS` bounds one whole request, from leaving to the last byte of
+ * the answer (default 30 s, plus upload time for media at 1 Mbit/s), `RK_CONNECT_TIMEOUT_MS` the connection
+ * (default 10 s), `RK_MAX_CONNECTIONS` the keep-alive pool (default 256).
  */
 export function createClient(credentials: ApiCredentials, env: Env): RkClient {
   const timeout = positiveInt(env.RK_REQUEST_TIMEOUT_MS);
@@ -31,7 +32,7 @@ export function createClient(credentials: ApiCredentials, env: Env): RkClient {
     ...credentials,
     // In-flight requests are bounded by the send concurrency (at most 256); the pool must not be the limit.
     connections: positiveInt(env.RK_MAX_CONNECTIONS) ?? 256,
-    ...(timeout !== undefined ? { headersTimeoutMs: timeout, bodyTimeoutMs: timeout } : {}),
+    ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
     ...(connect !== undefined ? { connectTimeoutMs: connect } : {}),
   });
 }
@@ -57,4 +58,22 @@ export function retryBackoffFrom(env: Env): BackoffOptions | undefined {
 export function suppressionCheckFrom(env: Env): { suppressionCheckMs?: number } {
   const ms = positiveInt(env.RK_SUPPRESSION_CHECK_MS);
   return ms === undefined ? {} : { suppressionCheckMs: ms };
+}
+
+/**
+ * `RK_MAX_RATE_LIMIT_PAUSE`: the longest pause a 429's Retry-After may impose on a run, as a duration (`5m`, `1h`;
+ * `0s` stops at the first 429 that asks to wait). Unset: the sender's default (5 minutes).
+ * @throws ConfigError for a value that is not a duration from 0s to 7d.
+ */
+export function maxRateLimitPauseFrom(env: Env): number | undefined {
+  const text = env.RK_MAX_RATE_LIMIT_PAUSE?.trim();
+  if (text === undefined || text === '') return undefined;
+  const ms = parseDurationText(text);
+  if (ms === undefined || ms > 7 * 86_400_000) {
+    throw new ConfigError(
+      `RK_MAX_RATE_LIMIT_PAUSE: expected a duration from 0s to 7d, e.g. 5m or 2h, found ${JSON.stringify(text)}.`,
+      'Fix or unset RK_MAX_RATE_LIMIT_PAUSE (unset: a run pauses at most 5 minutes for a 429, then stops with exit 12).',
+    );
+  }
+  return ms;
 }

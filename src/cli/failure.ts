@@ -1,4 +1,5 @@
 import { ConfigError, redact } from '../config/env.js';
+import { safeText } from '../core/text.js';
 import { EXIT } from '../core/exit-codes.js';
 import { isRkError, type RkError } from '../rk/errors.js';
 import { IngestError } from '../ingest/errors.js';
@@ -101,14 +102,14 @@ export function printFailure(
   failure: CliFailure,
   options: { json: boolean; secrets: readonly string[]; extra?: Record<string, unknown>; notes?: readonly string[] },
 ): void {
-  const clean = (text: string) => redact(text, options.secrets);
+  const clean = (text: string) => safeText(redact(text, options.secrets), 20_000, { keepNewlines: true });
   if (options.json) {
     const error = { kind: failure.kind, code: failure.code, message: clean(failure.message), hint: clean(failure.hint) };
     outLine(io, JSON.stringify({ ok: false, error, ...options.extra }));
     return;
   }
   errLine(io, `rk-broadcast ${command}: ${clean(failure.message)}`);
-  if (failure.code !== null) errLine(io, `  code: ${failure.code}`);
+  if (failure.code !== null) errLine(io, `  code: ${clean(failure.code)}`);
   errLine(io, `  hint: ${clean(failure.hint)}`);
   for (const note of options.notes ?? []) errLine(io, `  ${clean(note)}`);
 }

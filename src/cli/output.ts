@@ -1,5 +1,10 @@
 import cliProgress from 'cli-progress';
+import { safeText } from '../core/text.js';
 import type { CliIo } from './io.js';
+
+// JSON.stringify escapes C0 controls itself; C1 controls and bidi overrides are escaped too (the same JSON value).
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const escapeJsonChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /** How a command shows what the stages do. */
 export type OutputMode = 'tty' | 'log' | 'json';
@@ -73,14 +78,15 @@ export class EventOutput {
 
   /** Writes one event as NDJSON (json mode) and to the log file, if any. */
   json(event: StageEvent): void {
-    const line = JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n';
+    const line = JSON.stringify({ time: new Date().toISOString(), ...event }).replace(UNSAFE_IN_JSON, escapeJsonChar) + '\n';
     if (this.mode === 'json') this.io.stdout.write(line);
     this.logFile?.write(line);
   }
 
   /** A line for people: stderr, above the bar if one is showing. Suppressed by --quiet unless `important`. */
-  line(text: string, level: 'info' | 'important' | 'debug' = 'info'): void {
+  line(raw: string, level: 'info' | 'important' | 'debug' = 'info'): void {
     if (this.mode === 'json') return;
+    const text = safeText(raw, 20_000, { keepNewlines: true }); // no escape sequence from any source reaches the terminal
     if (level === 'debug' && this.verbosity !== 'verbose') return;
     if (level === 'info' && this.verbosity === 'quiet') return;
     if (this.bar) {

@@ -8,6 +8,7 @@ import { ENCODING_LABELS, type TextEncoding } from '../ingest/encoding.js';
 import { describeNonFile, describeOpenError } from '../ingest/file-kind.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
 import { parseDurationText } from '../core/duration.js';
+import { parseSizeText } from '../core/size.js';
 import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
 import { ConfigError } from './env.js';
 import { ConfigFileError, describeFound, didYouMean, formatKeyPath, valueAt, type ConfigProblem } from './schema-errors.js';
@@ -46,6 +47,8 @@ export interface Campaign {
   type: MessageType;
   /** Absolute path of the media file; set exactly when `type` is not `text`. */
   media: string | undefined;
+  /** `media_max_size` in bytes: the largest media file sent; undefined means the type's default (see `loadMedia`). */
+  mediaMaxBytes?: number | undefined;
   /** Attached to every message; string values may use template variables. */
   payload: Record<string, unknown> | undefined;
   /** @default 60 */
@@ -71,6 +74,9 @@ export interface Campaign {
 }
 
 const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** The largest `media_max_size`: a file is read into memory whole, and WhatsApp takes nothing larger. */
+const MAX_MEDIA_BYTES = 2 * 1024 ** 3;
+const MEDIA_SIZE_EXPECTED = 'expected a size from 1KB to 2GB such as 20MB or 500KB (1 MB = 1,048,576 bytes)';
 
 /**
  * Parses a duration such as `30m`, `12h`, `1d`, `1h30m`, `90s`, `500ms` into milliseconds. Throws RangeError
@@ -151,6 +157,11 @@ const CampaignFileSchema = z.strictObject(
     message: z.string(err('expected the message text (Handlebars)')).optional(),
     type: z.enum(MESSAGE_TYPES, err(`expected one of ${MESSAGE_TYPES.join(', ')}`)).default('text'),
     media: filePath('the media file to send').optional(),
+    media_max_size: z
+      .union([z.string(), z.number()], err(MEDIA_SIZE_EXPECTED))
+      .transform((v) => (typeof v === 'number' ? v : parseSizeText(v)))
+      .refine((n) => n !== undefined && Number.isInteger(n) && n >= 1024 && n <= MAX_MEDIA_BYTES, err(MEDIA_SIZE_EXPECTED))
+      .optional(),
     payload: z.record(z.string(), z.unknown(), err('expected an object of metadata (key: value)')).optional(),
     rate_per_minute: wholeNumber(1, 6000).default(60),
     suppress: z
@@ -324,6 +335,7 @@ function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: strin
     message: f.message,
     type: f.type,
     media: f.media === undefined ? undefined : abs(f.media),
+    mediaMaxBytes: f.media_max_size,
     payload: f.payload,
     ratePerMinute: f.rate_per_minute,
     suppress: f.suppress.map(abs),

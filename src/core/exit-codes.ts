@@ -23,6 +23,8 @@ export const EXIT = {
   scheduleRefused: 8,
   /** Some messages could not be sent after all retries (failed_to_send) or are unknown. */
   incomplete: 9,
+  /** The API asked (429 Retry-After) to pause longer than RK_MAX_RATE_LIMIT_PAUSE. State is kept; run again later. */
+  rateLimitPause: 12,
   /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */
   interrupted: 130,
 } as const;
@@ -31,7 +33,7 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
- * The exit code for a stage that stopped because of the API (401, 403) or a signal; undefined for any other
+ * The exit code for a stage that stopped because of the API (401, 403, a too-long 429 pause) or a signal; undefined for any other
  * reason, which each command maps itself.
  */
 export function exitCodeForStop(reason: string): ExitCode | undefined {
@@ -40,6 +42,8 @@ export function exitCodeForStop(reason: string): ExitCode | undefined {
       return EXIT.auth;
     case 'quota':
       return EXIT.quota;
+    case 'rate_limit_pause':
+      return EXIT.rateLimitPause;
     case 'interrupted':
       return EXIT.interrupted;
     default:

@@ -79,6 +79,8 @@ export interface RunOptions {
   quota?: MonthlyQuota;
   /** Delays between attempts of one message (5xx, resets, timeouts). */
   backoff?: BackoffOptions;
+  /** Longest 429 pause the run takes; a longer one stops it (`rate_limit_pause`). See `SendOptions`. */
+  maxRateLimitPauseMs?: number;
   /** A lease older than this is taken over (its owner died). @default 60000 */
   leaseStaleMs?: number;
   /** @default 10000 */
@@ -175,6 +177,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ratePerMinute: options.ratePerMinute ?? campaign.ratePerMinute,
           maxAttempts: campaign.maxAttempts,
           ...(options.backoff ? { backoff: options.backoff } : {}),
+          ...(options.maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs: options.maxRateLimitPauseMs } : {}),
           ...(options.media ? { media: options.media } : {}),
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),

@@ -1,4 +1,5 @@
 import { redact } from '../config/env.js';
+import { safeText } from '../core/text.js';
 import type { ReportRow } from '../store/types.js';
 import { reportStatus } from './status.js';
 
@@ -106,7 +107,13 @@ export function isoFromApi(text: string | null): string | null {
   return Number.isNaN(ms) ? text : new Date(ms).toISOString();
 }
 
-/** Builds the format-independent record of one row. Error messages are redacted against `secrets`. */
+/** Text that came from the API, cleaned again for a report (defence in depth: the client cleans it first). */
+const apiText = (value: string | null, maxLength: number): string | null => (value === null ? null : safeText(value, maxLength));
+
+/**
+ * Builds the format-independent record of one row. Error messages are redacted against `secrets`; every value that
+ * came from the API is plain, bounded text (no control characters or escape sequences).
+ */
 export function toRecord(row: ReportRow, fields: readonly string[], secrets: readonly string[] = []): ReportRecord {
   const chosen: Record<string, string> = {};
   for (const f of fields) chosen[f] = row.fields[f] ?? '';
@@ -115,15 +122,15 @@ export function toRecord(row: ReportRow, fields: readonly string[], secrets: rea
     recipient: row.phone,
     original_number: row.rawPhone,
     fields: chosen,
-    message_id: row.uuid,
+    message_id: apiText(row.uuid, 128),
     status: reportStatus(row),
-    error_code: row.errorCode,
-    error_message: row.errorMessage === null ? null : redact(row.errorMessage, secrets),
+    error_code: apiText(row.errorCode, 64),
+    error_message: row.errorMessage === null ? null : safeText(redact(row.errorMessage, secrets), 1000),
     attempts: row.attempts,
     request_id: row.requestId,
     sent_at: isoFromMs(row.sentAt),
-    delivered_at: isoFromApi(row.deliveredAt),
-    failed_at: isoFromApi(row.failedAt),
+    delivered_at: apiText(isoFromApi(row.deliveredAt), 64),
+    failed_at: apiText(isoFromApi(row.failedAt), 64),
   };
 }
 

@@ -1,3 +1,4 @@
+import { safeText } from '../core/text.js';
 import type { MessageState } from '../store/types.js';
 
 /**
@@ -84,7 +85,8 @@ export function statusGroup(status: string): StatusGroup {
 export function reportStatus(row: { state: MessageState; apiStatus: string | null }): string {
   switch (row.state) {
     case 'accepted':
-      return row.apiStatus ?? 'queued';
+      // Cleaned again here (the client already did): what the API said is never trusted into a report as is.
+      return (row.apiStatus === null ? '' : safeText(row.apiStatus, 32)) || 'queued';
     case 'planned':
     case 'sending':
       return 'pending';

@@ -1,4 +1,5 @@
 import { redact } from '../config/env.js';
+import { safeText } from '../core/text.js';
 import type { CampaignRecord, ReportRow } from '../store/types.js';
 import { isoFromMs } from './record.js';
 import { REPORT_STATUSES, reportStatus, statusGroup, type StatusGroup } from './status.js';
@@ -127,14 +128,15 @@ export async function summariseRows(
     }
 
     if (group === 'failed' || group === 'not_sent') {
-      const reason = row.errorMessage ? generalReason(redact(row.errorMessage, options.secrets ?? [])) : (row.errorCode ?? status);
-      let key = `${status}\u0000${row.errorCode ?? ''}\u0000${reason}`;
+      const errorCode = row.errorCode === null ? null : safeText(row.errorCode, 64);
+      const reason = row.errorMessage ? generalReason(safeText(redact(row.errorMessage, options.secrets ?? []), 1000)) : (errorCode ?? status);
+      let key = `${status}\u0000${errorCode ?? ''}\u0000${reason}`;
       if (!reasons.has(key) && reasons.size >= MAX_REASONS) key = `${status}\u0000\u0000other reasons`;
       const seen = reasons.get(key);
       if (seen) seen.count++;
       else {
         const other = key.endsWith('\u0000other reasons');
-        reasons.set(key, { status, error_code: other ? null : row.errorCode, reason: other ? 'other reasons' : reason, count: 1, example_line: row.line });
+        reasons.set(key, { status, error_code: other ? null : errorCode, reason: other ? 'other reasons' : reason, count: 1, example_line: row.line });
       }
     }
   }

@@ -1,6 +1,9 @@
 import { Agent } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { errorFromResponse, errorFromTransport, errorFromUnexpectedAnswer, RkError } from './errors.js';
+import { Readable } from 'node:stream';
+import { formatSize } from '../core/size.js';
+import { safeText } from '../core/text.js';
+import { errorFromMalformedAnswer, errorFromResponse, errorFromTimeout, errorFromTransport, errorFromUnexpectedAnswer, RkError } from './errors.js';
 import { buildMultipart, type MultipartField } from './multipart.js';
 import { computeSignature, HEADER, unixSeconds } from './signing.js';
 import type { CallOptions, MessageStatus, RkApi, SendAccepted, SendRequest } from './types.js';
@@ -19,13 +22,21 @@ export interface RkClientOptions {
    */
   connectTimeoutMs?: number;
   /**
-   * Time allowed between sending a request and receiving the response headers.
+   * Deadline for a whole request: from leaving until the last byte of the answer, whatever the server does meanwhile
+   * (a server that trickles one byte at a time defeats the per-chunk timers below, not this). A request body gets
+   * extra time to upload at 1 Mbit/s (`UPLOAD_FLOOR_BYTES_PER_MS`), so a large media file on a slow link is not cut
+   * off. Expiry rejects with a retryable `network` RkError (code `REQUEST_TIMEOUT`).
    * @default 30_000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Time allowed between sending a request and receiving the response headers.
+   * @default requestTimeoutMs
    */
   headersTimeoutMs?: number;
   /**
    * Time allowed between two chunks of the response body.
-   * @default 30_000
+   * @default requestTimeoutMs
    */
   bodyTimeoutMs?: number;
   /**
@@ -51,6 +62,23 @@ interface SuccessEnvelope {
 
 type JsonObject = Record<string, unknown>;
 
+/** The upload speed a request's deadline allows for its body: 125 bytes per ms is 1 Mbit/s. */
+export const UPLOAD_FLOOR_BYTES_PER_MS = 125;
+/** Largest answer read: the API's answers are well under 1 KB; anything past this is not one of them. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+/**
+ * A well-formed message id. The API documents UUIDs; this accepts them and any other opaque token of letters,
+ * digits and `._:-` up to 128 characters, starting with a letter or digit (so an id is safe in a URL path, a CSV
+ * cell, a terminal and a file name). Anything else in a 2xx answer is a malformed answer, retried.
+ */
+export const MESSAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** A request body as the chunks to send in order (one for JSON; head, media, tail for multipart). */
+interface RequestBody {
+  chunks: readonly Buffer[];
+  length: number;
+}
+
 /**
  * The RK Connect HTTP client (undici, keep-alive). Every request is signed over exactly the bytes it sends; every
  * failure rejects with an `RkError` (see `errors.ts`).
@@ -71,6 +99,7 @@ export class RkClient implements RkApi {
   readonly #origin: string;
   readonly #basePath: string;
   readonly #agent: Agent;
+  readonly #requestTimeoutMs: number;
 
   constructor(options: RkClientOptions) {
     const url = new URL(options.baseUrl.replace(/\/+$/, ''));
@@ -84,11 +113,12 @@ export class RkClient implements RkApi {
     this.#apiSecret = options.apiSecret;
     this.#now = options.now ?? Date.now;
     this.#userAgent = options.userAgent ?? 'rk-broadcast';
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#agent = new Agent({
       connections: options.connections ?? 16,
       connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-      headersTimeout: options.headersTimeoutMs ?? 30_000,
-      bodyTimeout: options.bodyTimeoutMs ?? 30_000,
+      headersTimeout: options.headersTimeoutMs ?? this.#requestTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs ?? this.#requestTimeoutMs,
     });
   }
 
@@ -102,7 +132,7 @@ export class RkClient implements RkApi {
     assertHeaderValue('device code', request.device);
     if (request.requestId !== undefined) assertHeaderValue('request id', request.requestId);
 
-    let body: Buffer;
+    let body: RequestBody;
     let contentType: string;
     if (type === 'text') {
       if (request.media) {
@@ -114,7 +144,8 @@ export class RkClient implements RkApi {
       }
       // Key order as documented; undefined keys drop out.
       const json = JSON.stringify({ recipient: request.recipient, type, message: request.message, payload: request.payload });
-      body = Buffer.from(json, 'utf8');
+      const bytes = Buffer.from(json, 'utf8');
+      body = { chunks: [bytes], length: bytes.length };
       contentType = 'application/json';
     } else {
       const fields: MultipartField[] = [
@@ -128,7 +159,7 @@ export class RkClient implements RkApi {
         fields,
         request.media && { name: 'media', filename: request.media.filename, contentType: request.media.contentType, data: request.media.data },
       );
-      body = multipart.body;
+      body = { chunks: multipart.chunks, length: multipart.length };
       contentType = multipart.contentType;
     }
 
@@ -140,31 +171,41 @@ export class RkClient implements RkApi {
     if (typeof data.id !== 'string' || data.id === '') {
       throw errorFromUnexpectedAnswer(envelope.httpStatus, `a send answer without data.id: ${preview(JSON.stringify(data))}`, null);
     }
+    if (!MESSAGE_ID.test(data.id)) {
+      // Never stored: a 5 MB id, markup or NUL bytes would end up in the database, reports and terminals.
+      throw errorFromMalformedAnswer(envelope.httpStatus, `a message id that is not a UUID or short token (${describeId(data.id)})`);
+    }
     const serverId = serverIdOf(envelope.meta);
+    const status = typeof data.status === 'string' ? safeText(data.status, 32) : '';
+    const device = typeof data.device === 'string' ? safeText(data.device, 64) : '';
     return {
       id: data.id,
-      status: typeof data.status === 'string' ? data.status : 'queued',
-      device: typeof data.device === 'string' ? data.device : request.device,
+      status: status || 'queued',
+      device: device || request.device,
       ...(serverId === undefined ? {} : { serverId }),
     };
   }
 
-  /** `GET /status/{uuid}`, mapped to camelCase. Statuses the tool does not know are kept verbatim. */
+  /**
+   * `GET /status/{uuid}`, mapped to camelCase. Statuses the tool does not know are kept (as bounded plain text, like
+   * every string of the answer); `id` is the UUID asked about.
+   */
   async status(uuid: string, options: CallOptions = {}): Promise<MessageStatus> {
     const envelope = await this.#call('GET', `/status/${encodeURIComponent(uuid)}`, undefined, {}, options.signal);
     const { data } = envelope;
-    if (typeof data.status !== 'string') {
+    const status = typeof data.status === 'string' ? safeText(data.status, 32) : '';
+    if (status === '') {
       throw errorFromUnexpectedAnswer(envelope.httpStatus, `a status answer without data.status: ${preview(JSON.stringify(data))}`, null);
     }
     return {
-      id: typeof data.id === 'string' ? data.id : uuid,
-      status: data.status,
-      recipient: stringOr(data.recipient, ''),
-      deviceCode: stringOr(data.device_code, ''),
-      createdAt: stringOr(data.created_at, null),
-      deliveredAt: stringOr(data.delivered_at, null),
-      failedAt: stringOr(data.failed_at, null),
-      errorMessage: stringOr(data.error_message, null),
+      id: uuid,
+      status,
+      recipient: textOr(data.recipient, 32, ''),
+      deviceCode: textOr(data.device_code, 64, ''),
+      createdAt: textOr(data.created_at, 64, null),
+      deliveredAt: textOr(data.delivered_at, 64, null),
+      failedAt: textOr(data.failed_at, 64, null),
+      errorMessage: textOr(data.error_message, 500, null),
     };
   }
 
@@ -177,7 +218,7 @@ export class RkClient implements RkApi {
   async #call(
     method: 'GET' | 'POST',
     path: string,
-    body: Buffer | undefined,
+    body: RequestBody | undefined,
     extraHeaders: Record<string, string>,
     signal: AbortSignal | undefined,
   ): Promise<SuccessEnvelope> {
@@ -189,11 +230,18 @@ export class RkClient implements RkApi {
       'user-agent': this.#userAgent,
       [HEADER.apiKey]: this.#apiKey,
       [HEADER.timestamp]: timestamp,
-      // Signed over the very Buffer passed as the body below (or nothing for GET).
-      [HEADER.signature]: computeSignature(this.#apiKey, timestamp, body ?? '', this.#apiSecret),
+      // Signed over the very chunks passed as the body below, in order (or nothing for GET).
+      [HEADER.signature]: computeSignature(this.#apiKey, timestamp, body?.chunks ?? '', this.#apiSecret),
       ...extraHeaders,
     };
     if (body !== undefined) headers['content-length'] = String(body.length);
+
+    // One deadline for the whole request, headers and body: undici's own timers restart at every chunk.
+    const timeoutMs = this.#requestTimeoutMs + Math.ceil((body?.length ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('request deadline')), timeoutMs);
+    const onCallerAbort = (): void => deadline.abort(signal?.reason);
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
 
     let statusCode: number;
     let responseHeaders: IncomingHttpHeaders;
@@ -204,14 +252,25 @@ export class RkClient implements RkApi {
         path: this.#basePath + path,
         method,
         headers,
-        body: body ?? null,
-        signal: signal ?? null,
+        // One chunk goes as is; several as a stream of those same Buffers, in order (a stream never copies them).
+        body: body === undefined ? null : body.chunks.length === 1 ? body.chunks[0]! : Readable.from(body.chunks, { objectMode: false }),
+        signal: deadline.signal,
       });
       statusCode = response.statusCode;
       responseHeaders = response.headers;
-      text = await response.body.text();
+      const read = await readAtMost(response.body, MAX_RESPONSE_BYTES);
+      if (read === undefined) {
+        throw errorFromMalformedAnswer(statusCode, `an answer larger than ${formatSize(MAX_RESPONSE_BYTES)} (not read further)`);
+      }
+      text = read;
     } catch (cause) {
-      throw errorFromTransport(cause, { aborted: signal?.aborted === true });
+      if (cause instanceof RkError) throw cause;
+      if (signal?.aborted) throw errorFromTransport(cause, { aborted: true });
+      if (deadline.signal.aborted) throw errorFromTimeout(timeoutMs);
+      throw errorFromTransport(cause);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerAbort);
     }
 
     const nowMs = this.#now();
@@ -225,7 +284,7 @@ export class RkClient implements RkApi {
       throw errorFromUnexpectedAnswer(statusCode, describeAnswer(text, parsed, responseHeaders), retryAfter, nowMs);
     }
     if (parsed && (parsed.success === false || typeof parsed.message === 'string' || typeof parsed.code === 'string')) {
-      const code = typeof parsed.code === 'string' ? parsed.code : undefined;
+      const code = typeof parsed.code === 'string' ? safeText(parsed.code, 64) || undefined : undefined;
       const message = apiMessage(parsed);
       throw errorFromResponse(
         statusCode,
@@ -262,8 +321,30 @@ function parseJsonObject(text: string): JsonObject | undefined {
   }
 }
 
-function stringOr<T extends string | null>(value: unknown, fallback: T): string | T {
-  return typeof value === 'string' ? value : fallback;
+/** A string of the answer as bounded plain text (see `safeText`), or the fallback when it is not a string. */
+function textOr<T extends string | null>(value: unknown, maxLength: number, fallback: T): string | T {
+  return typeof value === 'string' ? safeText(value, maxLength) : fallback;
+}
+
+/** Reads a response body as UTF-8, or undefined (and the rest discarded) once it passes `limit` bytes. */
+async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** What is wrong with a rejected id, without repeating any of it (it may be megabytes, markup or control bytes). */
+function describeId(id: string): string {
+  const length = `${id.length.toLocaleString('en-US')} characters`;
+  return id.length > 128 ? `${length}, more than 128` : `${length}, not only letters, digits and ._:-`;
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
@@ -271,16 +352,19 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 }
 
 function serverIdOf(meta: unknown): string | undefined {
-  return isObject(meta) && typeof meta.server_id === 'string' ? meta.server_id : undefined;
+  return isObject(meta) && typeof meta.server_id === 'string' && MESSAGE_ID.test(meta.server_id) ? meta.server_id : undefined;
 }
 
-/** The API's message, with the first per-field validation errors when it lists them (`errors: {field: [..]}`). */
+/**
+ * The API's message, with the first per-field validation errors when it lists them (`errors: {field: [..]}`), as
+ * bounded plain text: no escape sequence or control character of the answer reaches a terminal, log or report.
+ */
 function apiMessage(body: JsonObject): string | undefined {
-  const message = typeof body.message === 'string' ? body.message : undefined;
+  const message = typeof body.message === 'string' ? safeText(body.message, 300) || undefined : undefined;
   if (!isObject(body.errors)) return message;
   const details = Object.entries(body.errors)
     .slice(0, 3)
-    .map(([field, problems]) => `${field}: ${Array.isArray(problems) ? String(problems[0]) : String(problems)}`);
+    .map(([field, problems]) => `${safeText(field, 40)}: ${safeText(Array.isArray(problems) ? String(problems[0]) : String(problems), 120)}`);
   if (details.length === 0) return message;
   return message ? `${message} (${details.join('; ')})` : details.join('; ');
 }
@@ -289,11 +373,11 @@ function apiMessage(body: JsonObject): string | undefined {
 function describeAnswer(text: string, parsed: JsonObject | undefined, headers: IncomingHttpHeaders): string {
   if (text.trim() === '') return 'an empty body';
   if (parsed) return `JSON without the documented fields: ${preview(text)}`;
-  const type = firstHeader(headers['content-type']) ?? 'no content type';
+  const type = safeText(firstHeader(headers['content-type']) ?? 'no content type', 80);
   return `${type}, ${Buffer.byteLength(text)} bytes: ${preview(text)}`;
 }
 
+/** A short, cleaned, quoted extract of an answer for an error message. */
 function preview(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return JSON.stringify(flat.length > 120 ? `${flat.slice(0, 120)}...` : flat);
+  return JSON.stringify(safeText(text, 120));
 }

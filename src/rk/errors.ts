@@ -1,3 +1,5 @@
+import { safeText } from '../core/text.js';
+
 /**
  * The one error taxonomy for RK Connect failures. Every HTTP answer or transport failure becomes exactly one
  * of these kinds in `errorFromResponse` / `errorFromTransport`; retry logic asks the error (`retryable`,
@@ -43,12 +45,13 @@ export class RkError extends Error {
   readonly mayHaveBeenProcessed: boolean;
 
   constructor(init: RkErrorInit) {
-    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
+    // Messages and codes carry text from answers: bounded and control-free here too, whoever built them.
+    super(safeText(init.message, 1000), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'RkError';
     this.kind = init.kind;
     this.hint = init.hint;
     this.httpStatus = init.httpStatus;
-    this.code = init.code;
+    this.code = init.code === undefined ? undefined : safeText(init.code, 64) || undefined;
     this.retryAfterMs = init.retryAfterMs;
     this.aborted = init.aborted ?? false;
     this.mayHaveBeenProcessed = init.mayHaveBeenProcessed ?? false;
@@ -237,5 +240,36 @@ export function errorFromUnexpectedAnswer(
     mayHaveBeenProcessed: true,
     message: `RK Connect answered HTTP ${httpStatus} with something other than its JSON envelope: ${detail}`,
     hint: 'Check that RK_BASE_URL points at the API (it ends in /api/v1), not at a web page or a proxy. rk-broadcast retries with the same request id, so a resend cannot double a message.',
+  });
+}
+
+/**
+ * The whole-request deadline passed (`RkClientOptions.requestTimeoutMs`): the API did not finish answering in time,
+ * for instance a server that sends its answer one byte at a time. Retryable with the same request id; the request
+ * may have been processed.
+ */
+export function errorFromTimeout(timeoutMs: number): RkError {
+  return new RkError({
+    kind: 'network',
+    code: 'REQUEST_TIMEOUT',
+    mayHaveBeenProcessed: true,
+    message: `Could not reach RK Connect: the API did not finish answering within ${(timeoutMs / 1000).toLocaleString('en-US', { maximumFractionDigits: 1 })} s`,
+    hint: 'Temporary, or a slow network: rk-broadcast retries with the same request id, so a resend cannot double a message. RK_REQUEST_TIMEOUT_MS sets the time allowed.',
+  });
+}
+
+/**
+ * An answer that looks like the API's but cannot be trusted (a message id that is not a UUID or short token, an
+ * answer far larger than any the API gives). Retryable `network` error that may have been processed, so the retry
+ * carries the same request id and the API's idempotency returns the original message.
+ */
+export function errorFromMalformedAnswer(httpStatus: number, detail: string): RkError {
+  return new RkError({
+    kind: 'network',
+    code: 'MALFORMED_ANSWER',
+    httpStatus,
+    mayHaveBeenProcessed: true,
+    message: `RK Connect answered HTTP ${httpStatus} with a malformed answer: ${detail}`,
+    hint: 'Nothing of it was stored. rk-broadcast retries with the same request id, so a resend cannot double a message; if it persists, check RK_BASE_URL and any proxy in between.',
   });
 }

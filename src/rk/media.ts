@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { fileTypeFromBuffer } from 'file-type';
+import { formatSize } from '../core/size.js';
 import type { MediaFile, MessageType } from './types.js';
 
 /** A media message type (everything but `text`). */
@@ -19,6 +20,18 @@ export class MediaError extends Error {
     this.name = 'MediaError';
   }
 }
+
+/**
+ * The largest file sent per message type unless the campaign's `media_max_size` says otherwise. The RK Connect
+ * documentation states no limit; these are WhatsApp's own (image 5 MB, video and audio 16 MB, document 100 MB),
+ * which a WhatsApp gateway cannot exceed. Binary megabytes (1 MB = 1,048,576 bytes).
+ */
+export const DEFAULT_MEDIA_MAX_BYTES: Readonly<Record<MediaType, number>> = Object.freeze({
+  image: 5 * 1024 ** 2,
+  video: 16 * 1024 ** 2,
+  audio: 16 * 1024 ** 2,
+  document: 100 * 1024 ** 2,
+});
 
 /** One format RK Connect accepts. */
 interface AcceptedFormat {
@@ -105,16 +118,33 @@ function acceptedFormat(detectedExt: string, detectedMime: string, fileExt: stri
 /**
  * Reads a media file and checks, by its content (not its name), that RK Connect accepts it for `type`:
  * jpeg, png or webp for `image`; pdf, doc or docx for `document`; mp4 for `video`; mp3 or ogg for `audio`.
- * Call it once before sending; the result can be sent to any number of recipients.
+ * Call it once before sending; the result (the file's one copy in memory) can be sent to any number of recipients.
  *
- * @throws MediaError when the file is missing, empty, of an unknown or unaccepted format, or of a format that
- *   belongs to another message type (a pdf sent as `image`).
+ * The size is checked first, from the file system, so an oversized file is refused before it is read or sent:
+ * at most `maxBytes`, by default `DEFAULT_MEDIA_MAX_BYTES[type]`.
+ *
+ * @throws MediaError when the file is missing, too large, empty, of an unknown or unaccepted format, or of a
+ *   format that belongs to another message type (a pdf sent as `image`).
  */
-export async function loadMedia(path: string, type: MediaType): Promise<MediaFile> {
+export async function loadMedia(path: string, type: MediaType, maxBytes?: number): Promise<MediaFile> {
+  const limit = maxBytes ?? DEFAULT_MEDIA_MAX_BYTES[type];
+  const tooLarge = (size: number): MediaError =>
+    new MediaError(
+      `${path} is ${formatSize(size)} (${size.toLocaleString('en-US')} bytes); the limit for type "${type}" is ` +
+        `${formatSize(limit)} (${limit.toLocaleString('en-US')} bytes${maxBytes === undefined ? ', the default' : ', media_max_size'}). Nothing was sent.`,
+      'Send a smaller file (compress it, or share a link in the text instead). If RK Connect accepts larger files for ' +
+        `your project, raise media_max_size in the campaign file, e.g. media_max_size: ${Math.ceil(size / 1024 ** 2)}MB.`,
+      path,
+    );
   let data: Buffer;
   try {
+    const { size } = await stat(path);
+    if (size > limit) throw tooLarge(size); // before reading a byte of it
     data = await readFile(path);
+    // The file may have grown since stat.
+    if (data.length > limit) throw tooLarge(data.length);
   } catch (cause) {
+    if (cause instanceof MediaError) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;
     const what =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${code ?? String(cause)})`;

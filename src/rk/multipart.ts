@@ -16,8 +16,14 @@ export interface MultipartFilePart {
 
 /** A finished multipart/form-data body: the exact bytes to sign and send, and the header that describes them. */
 export interface MultipartBody {
-  /** The whole body, ready for `content-length` and signing. */
-  body: Buffer;
+  /**
+   * The body as the chunks to send one after the other: the part headers and fields, the file's own bytes (a view of
+   * the caller's buffer, never a copy, so every request in flight shares one copy of a media file), and the closing
+   * boundary. Sign and send exactly these, in order.
+   */
+  chunks: readonly Buffer[];
+  /** Total bytes of `chunks`, for `content-length`. */
+  length: number;
   /** `multipart/form-data; boundary=...` */
   contentType: string;
   boundary: string;
@@ -26,8 +32,9 @@ export interface MultipartBody {
 const CRLF = '\r\n';
 
 /**
- * Builds a multipart/form-data body (RFC 7578) into one Buffer, so the bytes that are signed are exactly the bytes
- * that are sent. Fields come first in the given order, then the file part, if any.
+ * Builds a multipart/form-data body (RFC 7578) as a few chunks around the file's bytes, so the bytes that are signed
+ * are exactly the bytes that are sent and the file is never copied. Fields come first in the given order, then the
+ * file part, if any.
  *
  * The boundary is random; one that occurs anywhere in the content is never used (`boundaryFactory` is for tests).
  */
@@ -48,9 +55,9 @@ export function buildMultipart(
     boundary = boundaryFactory();
   }
 
-  const chunks: Buffer[] = [];
+  const head: Buffer[] = [];
   fields.forEach((field, i) => {
-    chunks.push(
+    head.push(
       Buffer.from(
         `--${boundary}${CRLF}Content-Disposition: form-data; name="${quoteParam(field.name)}"${CRLF}${CRLF}`,
         'utf8',
@@ -59,20 +66,24 @@ export function buildMultipart(
       Buffer.from(CRLF, 'utf8'),
     );
   });
+  const closing = Buffer.from(`--${boundary}--${CRLF}`, 'utf8');
+  let chunks: Buffer[];
   if (file) {
-    chunks.push(
+    head.push(
       Buffer.from(
         `--${boundary}${CRLF}` +
           `Content-Disposition: form-data; name="${quoteParam(file.name)}"; filename="${quoteParam(file.filename)}"${CRLF}` +
           `Content-Type: ${headerSafe(file.contentType)}${CRLF}${CRLF}`,
         'utf8',
       ),
-      contents[contents.length - 1]!,
-      Buffer.from(CRLF, 'utf8'),
     );
+    // Only the small head and tail are new buffers; the file part is the caller's bytes.
+    chunks = [Buffer.concat(head), contents[contents.length - 1]!, Buffer.concat([Buffer.from(CRLF, 'utf8'), closing])];
+  } else {
+    chunks = [Buffer.concat([...head, closing])];
   }
-  chunks.push(Buffer.from(`--${boundary}--${CRLF}`, 'utf8'));
-  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}`, boundary };
+  const length = chunks.reduce((n, c) => n + c.length, 0);
+  return { chunks, length, contentType: `multipart/form-data; boundary=${boundary}`, boundary };
 }
 
 /** A boundary of 24 random bytes: 1 in 2^192 to collide with anything, and still checked against the content. */

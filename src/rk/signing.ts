@@ -4,18 +4,21 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * RK Connect request signing, shared by the client and the emulator (the only code they share).
  *
  * `X-SIGNATURE` = hex HMAC-SHA256, keyed with the project secret, over `apiKey + timestamp + rawBody`,
- * where `rawBody` is exactly the bytes on the wire (the JSON text, the whole multipart body, or nothing for GET).
+ * where `rawBody` is exactly the bytes on the wire (the JSON text, the whole multipart body, or nothing for GET),
+ * given whole or as the chunks that are sent one after the other.
  */
 export function computeSignature(
   apiKey: string,
   timestamp: string,
-  rawBody: Uint8Array | string,
+  rawBody: Uint8Array | string | readonly Uint8Array[],
   apiSecret: string,
 ): string {
   const hmac = createHmac('sha256', apiSecret);
   hmac.update(apiKey + timestamp, 'utf8');
   if (typeof rawBody === 'string') hmac.update(rawBody, 'utf8');
-  else hmac.update(rawBody);
+  else if (rawBody instanceof Uint8Array) hmac.update(rawBody);
+  // A body sent as several chunks (multipart head, the shared media bytes, tail): hashed in order, never joined.
+  else for (const chunk of rawBody) hmac.update(chunk);
   return hmac.digest('hex');
 }
 

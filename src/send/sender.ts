@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import Bottleneck from 'bottleneck';
 import type { Clock } from '../core/clock.js';
+import { humanDuration } from '../schedule/gate.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
 import { TransitionError, type MessageError, type OutgoingMessage, type Store } from '../store/types.js';
@@ -34,7 +35,8 @@ export type SendStopReason =
   | 'auth' // 401: credentials
   | 'quota' // 403 or local quota budget spent
   | 'window' // outside the send window with no-wait
-  | 'deadline'; // end_at passed
+  | 'deadline' // end_at passed
+  | 'rate_limit_pause'; // a 429 asked to pause longer than `maxRateLimitPauseMs`
 
 /** Events of the send stage, in the order they happen. */
 export type SendEvent =
@@ -74,9 +76,9 @@ export interface SendProgress {
 /** The result of one send stage. */
 export interface SendOutcome {
   reason: SendStopReason;
-  /** The error that stopped the run (auth, quota). */
+  /** The error that stopped the run (auth, quota, rate_limit_pause). */
   error?: RkErrorSummary;
-  /** When the gate said it reopens (window) or null. */
+  /** When the gate said it reopens (window) or null; for `rate_limit_pause`, when the API said sending may resume. */
   reopensAt?: number | null;
   progress: SendProgress;
   /** Requests that hit 429 during this run. */
@@ -103,12 +105,23 @@ export interface SendOptions {
   /** The campaign's `planned` rows, when the caller has just counted them (counting a million rows takes ~0.2 s). */
   planned?: number;
   backoff?: BackoffOptions;
-  /** Soft stop: take no new sends, let those in flight finish. */
+  /** Soft stop: take no new sends, give those in flight `drainTimeoutMs` to finish, then abort them. */
   stopSignal?: AbortSignal;
   /** Hard stop: abort requests in flight too (their rows stay `sending`; the next run resends them safely). */
   abortSignal?: AbortSignal;
-  /** How long to wait for requests in flight after a soft stop. @default 30000 */
+  /**
+   * After a stop (a signal, auth, quota, a too-long 429 pause...), how long requests already in flight may take to
+   * finish. Past it they are aborted and their rows stay `sending`: the next run resends them with the same request
+   * id, which the API deduplicates. Short, so one SIGTERM ends a run promptly even if the API hangs or trickles.
+   * @default 2000
+   */
   drainTimeoutMs?: number;
+  /**
+   * Longest pause a 429's `Retry-After` may impose on the run. A longer one stops the run (`rate_limit_pause`) with
+   * every unsent row kept `planned`, instead of waiting, say, a day.
+   * @default 300000 (5 minutes)
+   */
+  maxRateLimitPauseMs?: number;
   gate?: SendGate;
   /** Return instead of waiting when the gate is closed. */
   noWait?: boolean;
@@ -130,6 +143,11 @@ export interface SendDeps {
   clock: Clock;
   emit: (event: SendEvent) => void;
 }
+
+/** How long requests in flight may finish after a stop, by default. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 2_000;
+/** The longest 429 pause a run takes by default: longer than the API's own 60 s window, short of stalling a run. */
+export const DEFAULT_MAX_RATE_LIMIT_PAUSE_MS = 5 * 60_000;
 
 /** Turns any failure into the safe summary used in events and the store. */
 export function summarize(error: RkError): RkErrorSummary {
@@ -168,10 +186,15 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
   let started = 0;
   let stop: { reason: SendStopReason; error?: RkErrorSummary; reopensAt?: number | null } | undefined;
   const internalStop = new AbortController();
-  const stopSignals = [options.stopSignal, internalStop.signal].filter((s): s is AbortSignal => s !== undefined);
+  const stopSignals = [options.stopSignal, options.abortSignal, internalStop.signal].filter((s): s is AbortSignal => s !== undefined);
   const stopSignal = AbortSignal.any(stopSignals);
   setMaxListeners(0, stopSignal); // every waiting job listens to it
-  if (options.abortSignal) setMaxListeners(0, options.abortSignal); // and every request in flight to this one
+  // Aborts the requests in flight: a hard stop, or the end of the drain after a soft one.
+  const requestAbort = new AbortController();
+  setMaxListeners(0, requestAbort.signal); // every request in flight listens to it
+  if (options.abortSignal?.aborted) requestAbort.abort();
+  options.abortSignal?.addEventListener('abort', () => requestAbort.abort(), { once: true });
+  const maxPauseMs = options.maxRateLimitPauseMs ?? DEFAULT_MAX_RATE_LIMIT_PAUSE_MS;
   const inFlight = new Map<number, Promise<void>>();
   const deferred = new Map<number, number>(); // message id -> when its recipient's window opens
 
@@ -207,9 +230,11 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       limiterStopped ??= limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
     }
   };
-  options.stopSignal?.addEventListener('abort', () => requestStop('interrupted'), { once: true });
-  // A stop that came before this stage started (e.g. SIGTERM while planning) never fires the listener.
-  if (options.stopSignal?.aborted) requestStop('interrupted');
+  for (const signal of [options.stopSignal, options.abortSignal]) {
+    signal?.addEventListener('abort', () => requestStop('interrupted'), { once: true });
+    // A stop that came before this stage started (e.g. SIGTERM while planning) never fires the listener.
+    if (signal?.aborted) requestStop('interrupted');
+  }
 
   /** Waits for a send slot in the project's shared window; false if stopped meanwhile. */
   const acquireSlot = async (): Promise<number | undefined> => {
@@ -265,7 +290,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           ...(msg.payload ? { payload: msg.payload } : {}),
           requestId: msg.requestId,
         },
-        options.abortSignal ? { signal: options.abortSignal } : {},
+        { signal: requestAbort.signal },
       );
       await store.releaseSendSlot(slot, clock.now());
       const now = clock.now();
@@ -279,7 +304,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     } catch (caught) {
       await store.releaseSendSlot(slot, clock.now());
       const error = errorFromTransport(caught);
-      if (error.aborted && options.abortSignal?.aborted) return false; // hard stop: leave it `sending` for recovery
+      // Aborted by a hard stop or the end of the drain: leave it `sending`, the next run resends it (same request id).
+      if (error.aborted && requestAbort.signal.aborted) return false;
       await settleFailure(msg, attempt, error);
       return false;
     } finally {
@@ -293,6 +319,25 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     if (error.kind === 'rate_limited') {
       rateLimited++;
       const waitMs = error.retryAfterMs ?? 5_000;
+      if (waitMs > maxPauseMs) {
+        // Not a failure of this message: it stays `planned` for the next run, like every row not sent yet.
+        await store.markRetry(msg.id, toMessageError(error), 0, now, { countAttempt: false, uncertain: false });
+        requestStop(
+          'rate_limit_pause',
+          {
+            kind: 'rate_limited',
+            code: error.label,
+            message:
+              `RK Connect asked to pause sending for ${humanDuration(waitMs)} (HTTP 429, Retry-After), longer than a run may pause ` +
+              `(${humanDuration(maxPauseMs)}, RK_MAX_RATE_LIMIT_PAUSE). Stopped with every unsent message kept.`,
+            hint:
+              `Run the same command again after ${new Date(now + waitMs).toISOString()} (when the API said sending may resume); ` +
+              'or set RK_MAX_RATE_LIMIT_PAUSE (e.g. 2h) to let a run wait that long.',
+          },
+          now + waitMs,
+        );
+        return;
+      }
       pausedUntil = Math.max(pausedUntil, now + waitMs);
       emit({ type: 'rate-limited', retryAfterMs: waitMs });
       await store.markRetry(msg.id, toMessageError(error), pausedUntil, now, { countAttempt: false, uncertain: false });
@@ -328,9 +373,25 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
   emit({ type: 'send-started', campaignId: options.campaignId, pending: progress.remaining, ratePerMinute: rate, concurrency });
   report(true);
 
-  /** Resolves when any request in flight settles (or at once when none is). */
-  const anySettled = (): Promise<void> =>
-    inFlight.size === 0 ? Promise.resolve() : Promise.race(inFlight.values()).then(() => undefined);
+  /** Resolves when `signal` aborts; `dispose` removes the listener (these waits happen once per loop turn). */
+  const abortOf = (signal: AbortSignal): { aborted: Promise<void>; dispose: () => void } => {
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<void>((resolve) => (onAbort = resolve));
+    signal.addEventListener('abort', onAbort, { once: true });
+    return { aborted, dispose: () => signal.removeEventListener('abort', onAbort) };
+  };
+
+  /** Resolves when any request in flight settles (or at once when none is), or a stop comes. */
+  const anySettled = async (): Promise<void> => {
+    if (inFlight.size === 0 || stopSignal.aborted) return;
+    // A stop must not wait for a request that never ends (a hanging or trickling API): the drain below bounds it.
+    const stopped = abortOf(stopSignal);
+    try {
+      await Promise.race([...inFlight.values(), stopped.aborted]);
+    } finally {
+      stopped.dispose();
+    }
+  };
 
   try {
     while (!stop) {
@@ -437,17 +498,32 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       }
     }
   } finally {
-    // Jobs still queued in the limiter return without sending once the stop signal is set; wait for those in
-    // flight, bounded, then leave the rest `sending` for the next run's recovery.
-    const drainTimer = new AbortController();
-    const drained = await Promise.race([
-      Promise.all(inFlight.values()).then(() => true),
-      clock.sleep(options.drainTimeoutMs ?? 30_000, drainTimer.signal).then(() => false),
-    ]);
-    drainTimer.abort();
-    // stop() waits for executing jobs; after a drain timeout the caller abandons them instead.
+    const drainMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    /** True when every job settled within `ms`, or (with `until`) false as soon as that signal aborts. */
+    const settledWithin = async (ms: number | null, until?: AbortSignal): Promise<boolean> => {
+      if (inFlight.size === 0) return true;
+      const timer = new AbortController();
+      const stop = until ? abortOf(until) : undefined;
+      const waits: Promise<boolean>[] = [Promise.all(inFlight.values()).then(() => true)];
+      if (ms !== null) waits.push(clock.sleep(ms, timer.signal).then(() => false));
+      if (stop) waits.push(stop.aborted.then(() => false));
+      const settled = await Promise.race(waits);
+      timer.abort();
+      stop?.dispose();
+      return settled;
+    };
+    // `limit` and a spent local budget let the sends already queued go out at the rate, unless a stop signal comes.
+    if (!stopSignal.aborted) await settledWithin(null, stopSignal);
+    // From here nothing queued leaves; requests in flight get `drainMs` to finish, then are aborted (rows stay
+    // `sending` for the next run's recovery), which settles them at once.
+    internalStop.abort();
     limiterStopped ??= limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
-    if (drained) await limiterStopped;
+    if (!(await settledWithin(drainMs))) {
+      requestAbort.abort();
+      await settledWithin(drainMs);
+    }
+    // stop() waits for executing jobs; any still running past both bounds are abandoned instead.
+    if (inFlight.size === 0) await limiterStopped;
   }
   if (fatal !== undefined) throw fatal;
   report(true);

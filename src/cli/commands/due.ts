@@ -56,6 +56,7 @@ const SEVERITY: readonly number[] = [
   EXIT.internal,
   EXIT.auth,
   EXIT.quota,
+  EXIT.rateLimitPause,
   EXIT.planChanged,
   EXIT.invalidInput,
   EXIT.scheduleRefused,

@@ -20,7 +20,7 @@ import type { Store } from '../../store/types.js';
 import { sweepCampaign } from '../../sweep/index.js';
 import { defineCommand } from '../command.js';
 import { exitCodeForSweep, parseTimeout, sweepEventHandler } from './sweep.js';
-import { createClient, openStore, resolveDbPath, retryBackoffFrom, suppressionCheckFrom } from '../context.js';
+import { createClient, maxRateLimitPauseFrom, openStore, resolveDbPath, retryBackoffFrom, suppressionCheckFrom } from '../context.js';
 import { describeFailure, printFailure, type CliFailure } from '../failure.js';
 import type { CliIo } from '../io.js';
 import { chooseMode, EventOutput, formatDuration, type Verbosity } from '../output.js';
@@ -131,8 +131,9 @@ export interface CampaignRunSetup {
 export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunResult> {
   const { campaign, flags } = setup;
   const quotaSettings = quotaSettingsFor(setup.io.env, campaign);
+  const maxRateLimitPauseMs = maxRateLimitPauseFrom(setup.io.env);
   const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
-  const media = campaign.media && campaign.type !== 'text' ? await loadMedia(campaign.media, campaign.type) : undefined;
+  const media = campaign.media && campaign.type !== 'text' ? await loadMedia(campaign.media, campaign.type, campaign.mediaMaxBytes) : undefined;
   const quota = new MonthlyQuota(setup.store, setup.clock, setup.projectId, quotaSettings, setup.quotaReservations);
   const backoff = retryBackoffFrom(setup.io.env);
   return runCampaign({ store: setup.store, api: setup.api, clock: setup.clock, emit: setup.emit }, prepared, {
@@ -152,6 +153,7 @@ export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunRes
     ...(media ? { media } : {}),
     ...(backoff ? { backoff } : {}),
     ...suppressionCheckFrom(setup.io.env),
+    ...(maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs } : {}),
   });
 }
 
@@ -235,6 +237,7 @@ export function exitCodeFor(send: SendOutcome | null, result: RunResult): number
     case 'auth':
     case 'quota':
     case 'interrupted':
+    case 'rate_limit_pause':
       return exitCodeForStop(send.reason)!;
     case 'window':
       return EXIT.notDue;
@@ -411,6 +414,7 @@ export function printSummary(
   const error = send?.error;
   switch (send?.reason) {
     case 'auth':
+    case 'rate_limit_pause':
       lines.push(`Stopped: ${error?.message ?? send.reason}`, `  ${error?.hint ?? ''}`, `  Then resume with: ${resume}`);
       break;
     case 'quota':

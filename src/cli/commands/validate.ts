@@ -45,7 +45,7 @@ export const validateCommand = defineCommand<ValidateArgs>({
     try {
       const campaign = await loadCampaign(resolve(io.cwd, args.campaign));
       const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
-      if (campaign.media && campaign.type !== 'text') await loadMedia(campaign.media, campaign.type);
+      if (campaign.media && campaign.type !== 'text') await loadMedia(campaign.media, campaign.type, campaign.mediaMaxBytes);
       const report = await validateRows(prepared, { previews: args.previews ?? 3, invalidSamples: args.invalid ?? 10 });
       const durationMs = (report.sendable * 60_000) / campaign.ratePerMinute;
       const schedule = describeSchedule(campaign, report.sendable, Date.now(), await quotaUsageIfKnown(campaign, args.db, io));
