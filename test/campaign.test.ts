@@ -246,6 +246,8 @@ describe('campaignFingerprintInputs', () => {
     expect(Object.keys(campaignFingerprintInputs(base).recipients as object)).toEqual(['defaultCountry', 'delimiter', 'phoneColumn']);
     const declared = { ...base, recipients: { ...base.recipients, encoding: 'windows-1252' as const } };
     expect(campaignFingerprintInputs(declared).recipients).toMatchObject({ encoding: 'windows-1252' });
+    const utf8 = { ...base, recipients: { ...base.recipients, encoding: 'utf-8' as const } };
+    expect(campaignFingerprintInputs(utf8)).toEqual(campaignFingerprintInputs(base));
   });
 });
 

@@ -31,8 +31,13 @@ const BOM16BE = Buffer.from([0xfe, 0xff]);
 /** Rows whose names hold 2-, 3- and 4-byte characters, enough of them to cross many 64 KiB read boundaries. */
 function manyRows(): { text: string; count: number } {
   const lines = ['phone,nama'];
+  let length = 0;
   let i = 0;
-  while (lines.join('\n').length < 300_000) lines.push(`0812${10_000_000 + i},Jösé ✓ 😀 ${i++}`);
+  while (length < 300_000) {
+    const line = `0812${10_000_000 + i},Jösé ✓ 😀 ${i++}`;
+    lines.push(line);
+    length += line.length + 1;
+  }
   return { text: lines.join('\n') + '\n', count: i };
 }
 

@@ -294,8 +294,9 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
       phoneColumn: c.recipients.phoneColumn,
       defaultCountry: c.recipients.defaultCountry,
       delimiter: c.recipients.delimiter ?? null,
-      // Only when set, so plans frozen before the key existed keep their fingerprint.
-      ...(c.recipients.encoding === undefined ? {} : { encoding: c.recipients.encoding }),
+      // Only when it changes the decoding (UTF-8 is the default), so plans frozen before the key existed keep
+      // their fingerprint.
+      ...(c.recipients.encoding === undefined || c.recipients.encoding === 'utf-8' ? {} : { encoding: c.recipients.encoding }),
     },
     suppress: c.suppress.map(rel),
     template: c.template === undefined ? null : rel(c.template),
