@@ -150,3 +150,22 @@ describe('recipient CSV encodings, end to end (validate, then run against the em
     expect(emu.messages()).toHaveLength(0);
   });
 });
+
+describe('template files are UTF-8 or refused', () => {
+  it('a template saved as Windows-1252 is refused by validate with its line, not sent with replacement characters', async () => {
+    const dir = tempDir();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'campaigns'), { recursive: true });
+    writeFileSync(join(dir, 'campaigns', 'r.csv'), 'phone,nama\n081234567890,Budi\n');
+    writeFileSync(join(dir, 'campaigns', 'msg.hbs'), Buffer.concat([latin('Halo {{nama}}!\n'), latin('Caf\xe9 buka '), bytes(0x96), latin(' 08.00\n')]));
+    writeFileSync(
+      join(dir, 'campaigns', 't.yaml'),
+      ['id: tpl-1252', 'device: RK-DEMO', 'recipients: { file: r.csv }', 'template: msg.hbs'].join('\n') + '\n',
+    );
+    const r = await runCli(['validate', join(dir, 'campaigns', 't.yaml')], { cwd: dir, env: { PATH: process.env.PATH, NO_COLOR: '1', RK_API_KEY: 'k', RK_API_SECRET: 'secret-value' } });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('msg.hbs: line 2: the template is not UTF-8 text');
+    expect(r.stderr).toContain('Save the template as UTF-8');
+    expect(hasStackTrace(r.stderr)).toBe(false);
+  });
+});

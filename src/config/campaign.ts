@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -313,9 +314,24 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
 export async function readMessageSource(c: Campaign): Promise<{ source: string; name: string }> {
   if (c.template !== undefined) {
     const name = join(dirname(c.displayPath), relative(c.baseDir, c.template));
-    return { source: await readFile(c.template, 'utf8'), name };
+    return { source: decodeTemplate(await readFile(c.template), name), name };
   }
   return { source: c.message ?? '', name: `${c.displayPath}: message` };
+}
+
+/**
+ * A template file's text. Templates are UTF-8; a file saved in another encoding would put replacement characters
+ * (U+FFFD) into every message, so it is refused, naming the line of the first bad byte.
+ */
+function decodeTemplate(bytes: Buffer, name: string): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8').replace(/^\uFEFF/, '');
+  const lenient = bytes.toString('utf8');
+  const line = lenient.slice(0, Math.max(0, lenient.indexOf('\uFFFD'))).split('\n').length;
+  throw new ConfigError(
+    `${name}: line ${line}: the template is not UTF-8 text (it was probably saved as Windows-1252/ANSI or UTF-16), so accents and symbols would arrive garbled.`,
+    'Save the template as UTF-8 (in Notepad: Save as, Encoding UTF-8; in VS Code: "Save with Encoding", UTF-8), then run again.',
+    name,
+  );
 }
 
 function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: string; displayPath: string }): Campaign {
