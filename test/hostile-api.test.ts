@@ -94,6 +94,14 @@ function envFor(url: string, extra: Record<string, string> = {}) {
   return cliEnv({ RK_BASE_URL: url, RK_API_KEY: 'hostile_key', RK_API_SECRET: 'hostile_secret_value', RK_RETRY_BASE_MS: '50', ...extra });
 }
 
+/**
+ * How long one CLI process may take before it is killed (and its exit code assertion fails). Far above what a run
+ * needs, because the machine may be loaded; a run that waits for ever (the bugs these tests pin) still fails.
+ */
+const LIMIT_MS = 40_000;
+/** Per test: several CLI processes each. */
+const TEST_MS = 150_000;
+
 /** Runs the real CLI; kills it (and fails the assertion on its code) if it outlives `limitMs`. */
 async function runBounded(args: string[], cwd: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<CliResult & { ms: number }> {
   const started = Date.now();
@@ -125,7 +133,7 @@ describe('a response that never ends (item 2)', () => {
       ['run', join(dir, 'campaigns', 'trickle.yaml'), '--db', db, '--no-sweep'],
       dir,
       envFor(server.url, { RK_REQUEST_TIMEOUT_MS: '1000' }),
-      20_000,
+      LIMIT_MS,
     );
     expect(r.code, r.stderr).toBe(0);
     const sends = server.seen.filter((s) => s.method === 'POST');
@@ -135,11 +143,11 @@ describe('a response that never ends (item 2)', () => {
     // Abandoned at the deadline (1 s) although a byte came every 500 ms, then retried after the short backoff.
     const abandonedAfter = sends[0]!.closedAt! - sends[0]!.at;
     expect(abandonedAfter).toBeGreaterThanOrEqual(900);
-    expect(abandonedAfter).toBeLessThan(2500);
-    expect(sends[1]!.at - sends[0]!.at).toBeLessThan(3500);
+    expect(abandonedAfter).toBeLessThan(5000); // slack for a loaded machine; without the deadline it is never
+    expect(sends[1]!.at - sends[0]!.at).toBeLessThan(8000);
     const [row] = await rowsOf(db, 'trickle');
     expect([row!.state, row!.attempts]).toEqual(['accepted', 2]);
-  });
+  }, TEST_MS);
 
   it('one SIGTERM ends a run promptly (exit 130) while answers trickle; the rows in flight stay sending and the next run resends them', async () => {
     const server = await hostileServer((_seen, _req, res) => trickle(res));
@@ -150,7 +158,7 @@ describe('a response that never ends (item 2)', () => {
     // The request timeout is long (the default): only the stop may end these requests.
     const env = envFor(server.url, { RK_REQUEST_TIMEOUT_MS: '30000' });
     const child = startCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
     while (server.seen.filter((s) => s.method === 'POST').length < numbers.length) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300)); // every answer is trickling now
     const signalledAt = Date.now();
@@ -159,7 +167,8 @@ describe('a response that never ends (item 2)', () => {
     const stoppedAfter = Date.now() - signalledAt;
     clearTimeout(killer);
     expect(result.code, result.stderr).toBe(130);
-    expect(stoppedAfter).toBeLessThan(4000);
+    // 2 s of drain, then teardown; slack for a loaded machine (without the fix it never exits).
+    expect(stoppedAfter).toBeLessThan(8000);
     expect(result.stderr).toContain('Stopped by signal');
     const mid = await rowsOf(db, 'sigterm');
     expect(mid.map((x) => x.state)).toEqual(Array(numbers.length).fill('sending'));
@@ -167,14 +176,14 @@ describe('a response that never ends (item 2)', () => {
     // The API behaves again: the next run recovers the rows in flight and resends them with the same request ids.
     const firstIds = new Map(server.seen.map((s) => [s.recipient, s.requestId]));
     server.setHandler((_seen, _req, res) => accepted(res));
-    const again = await runBounded(['run', path, '--db', db, '--no-sweep'], dir, env, 20_000);
+    const again = await runBounded(['run', path, '--db', db, '--no-sweep'], dir, env, LIMIT_MS);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/Recovered from an interrupted run: 4 message/);
     const resent = server.seen.filter((s) => s.attempt === 2);
     expect(resent).toHaveLength(numbers.length);
     for (const s of resent) expect(s.requestId).toBe(firstIds.get(s.recipient));
     expect((await rowsOf(db, 'sigterm')).every((x) => x.state === 'accepted')).toBe(true);
-  });
+  }, TEST_MS);
 });
 
 describe('a very long Retry-After (item 8)', () => {
@@ -187,9 +196,8 @@ describe('a very long Retry-After (item 8)', () => {
     const numbers = writeInlineCampaign(dir, { id: 'pause', recipients: 3, prefix: '13', rate: 6000 });
     const db = join(dir, 's.db');
     const path = join(dir, 'campaigns', 'pause.yaml');
-    const r = await runBounded(['run', path, '--db', db, '--no-sweep'], dir, envFor(server.url), 20_000);
+    const r = await runBounded(['run', path, '--db', db, '--no-sweep'], dir, envFor(server.url), LIMIT_MS);
     expect(r.code, r.stderr).toBe(12);
-    expect(r.ms).toBeLessThan(10_000);
     expect(r.stderr).toContain('asked to pause sending for 1d');
     expect(r.stderr).toContain('(5m, RK_MAX_RATE_LIMIT_PAUSE)');
     expect(r.stderr).toMatch(/Run the same command again after \d{4}-\d\d-\d\dT/);
@@ -198,36 +206,36 @@ describe('a very long Retry-After (item 8)', () => {
     expect(mid.map((x) => [x.state, x.attempts])).toEqual(Array(numbers.length).fill(['planned', 0]));
 
     server.setHandler((_seen, _req, res) => accepted(res));
-    const again = await runBounded(['run', path, '--db', db, '--no-sweep', '--json'], dir, envFor(server.url), 20_000);
+    const again = await runBounded(['run', path, '--db', db, '--no-sweep', '--json'], dir, envFor(server.url), LIMIT_MS);
     expect(again.code, again.stderr).toBe(0);
     expect((await rowsOf(db, 'pause')).every((x) => x.state === 'accepted')).toBe(true);
-  });
+  }, TEST_MS);
 
   it('a pause within RK_MAX_RATE_LIMIT_PAUSE is taken and the run goes on; a longer one stops it (exit 12, NDJSON reason)', async () => {
     const server = await hostileServer((seen, _req, res) => (seen.attempt === 1 && seen.recipient?.endsWith('0') ? tooMany(res, '1') : accepted(res)));
     const dir = tempDir();
     writeInlineCampaign(dir, { id: 'short', recipients: 2, prefix: '14', rate: 6000 });
     const path = join(dir, 'campaigns', 'short.yaml');
-    const ok = await runBounded(['run', path, '--db', join(dir, 'a.db'), '--no-sweep'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: '2s' }), 20_000);
+    const ok = await runBounded(['run', path, '--db', join(dir, 'a.db'), '--no-sweep'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: '2s' }), LIMIT_MS);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toContain('pausing 1s as asked');
 
     server.setHandler((_seen, _req, res) => tooMany(res, '3'));
-    const stopped = await runBounded(['run', path, '--db', join(dir, 'b.db'), '--no-sweep', '--json'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: '2s' }), 20_000);
+    const stopped = await runBounded(['run', path, '--db', join(dir, 'b.db'), '--no-sweep', '--json'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: '2s' }), LIMIT_MS);
     expect(stopped.code, stopped.stderr).toBe(12);
     const finished = stopped.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; reason?: string; exitCode?: number }).find((e) => e.type === 'run-finished');
     expect(finished).toMatchObject({ reason: 'rate_limit_pause', exitCode: 12 });
-  });
+  }, TEST_MS);
 
   it('an RK_MAX_RATE_LIMIT_PAUSE that is not a duration is bad input (exit 2) before anything is sent', async () => {
     const server = await hostileServer((_seen, _req, res) => accepted(res));
     const dir = tempDir();
     writeInlineCampaign(dir, { id: 'badenv', recipients: 1, prefix: '15', rate: 6000 });
-    const r = await runBounded(['run', join(dir, 'campaigns', 'badenv.yaml'), '--db', join(dir, 's.db'), '--no-sweep'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: 'forever' }), 20_000);
+    const r = await runBounded(['run', join(dir, 'campaigns', 'badenv.yaml'), '--db', join(dir, 's.db'), '--no-sweep'], dir, envFor(server.url, { RK_MAX_RATE_LIMIT_PAUSE: 'forever' }), LIMIT_MS);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('RK_MAX_RATE_LIMIT_PAUSE: expected a duration from 0s to 7d, e.g. 5m or 2h, found "forever"');
     expect(server.seen).toHaveLength(0);
-  });
+  }, TEST_MS);
 });
 
 describe('text from the API is not trusted as given (item 9)', () => {
@@ -285,15 +293,15 @@ describe('text from the API is not trusted as given (item 9)', () => {
     const log = join(dir, 'run.ndjson');
     const path = join(dir, 'campaigns', 'hostile.yaml');
     const env = envFor(server.url, { RK_REQUEST_TIMEOUT_MS: '5000' });
-    const run = await runBounded(['run', path, '--db', db, '--verbose', '--log-file', log], dir, env, 30_000);
+    const run = await runBounded(['run', path, '--db', db, '--verbose', '--log-file', log], dir, env, LIMIT_MS);
     expect(run.code, run.stderr).toBe(0);
-    const runJson = await runBounded(['run', path, '--db', db, '--json', '--log-file', log], dir, env, 30_000);
+    const runJson = await runBounded(['run', path, '--db', db, '--json', '--log-file', log], dir, env, LIMIT_MS);
     expect(runJson.code, runJson.stderr).toBe(0);
     const reportCsv = join(dir, 'report.csv');
     const reportJson = join(dir, 'report.json');
     const reportHtml = join(dir, 'report.html');
     for (const out of [reportCsv, reportJson, reportHtml]) {
-      const rep = await runBounded(['report', path, '--db', db, '--out', out], dir, env, 30_000);
+      const rep = await runBounded(['report', path, '--db', db, '--out', out], dir, env, LIMIT_MS);
       expect(rep.code, rep.stderr).toBe(0);
       expectClean(`report ${out} stderr`, rep.stderr + rep.stdout);
     }
@@ -331,5 +339,5 @@ describe('text from the API is not trusted as given (item 9)', () => {
     expect(rows[0]!.errorMessage).toMatch(/^RK Connect rejected the message \(422 BAD_RECIPIENT\): Nope red bell nul cr evil end \(recipient: must be valid/);
     expect(rows[2]!.errorMessage).toBe('Nope red bell nul cr evil end');
     expect(rows[2]!.failedAt).toBe('2026-03-02');
-  });
+  }, TEST_MS);
 });

@@ -8,6 +8,8 @@ import { cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const MB = 1024 * 1024;
+/** Per test: several CLI processes each, on a machine that may be loaded. */
+const TEST_MS = 150_000;
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/media/${name}`, import.meta.url));
 
 let emulator: RunningEmulator | undefined;
@@ -48,7 +50,7 @@ describe('media size limits (item 7)', () => {
       expect(said).toContain('media_max_size');
     }
     expect(emulator.stats().requests).toBe(0);
-  });
+  }, TEST_MS);
 
   it('an image over 5 MB is refused; media_max_size raises the limit, and the file then goes out signed and streamed', async () => {
     emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
@@ -76,7 +78,7 @@ describe('media size limits (item 7)', () => {
     const over = await runCli(['validate', path], { cwd: dir, env });
     expect(over.code).toBe(2);
     expect(over.stderr).toContain('the limit for type "image" is 5.5 MB (5,767,168 bytes, media_max_size)');
-  });
+  }, TEST_MS);
 
   it('a media_max_size that is not a size is a campaign error naming the key, what was expected and what was found', async () => {
     emulator = await startEmulator({ port: 0 });
@@ -86,5 +88,5 @@ describe('media size limits (item 7)', () => {
     const r = await runCli(['validate', path], { cwd: dir, env: envFor(emulator) });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/media_max_size: expected a size from 1KB to 2GB such as 20MB or 500KB \(1 MB = 1,048,576 bytes\), found "lots" \(line \d+\)/);
-  });
+  }, TEST_MS);
 });
