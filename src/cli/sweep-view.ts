@@ -84,6 +84,23 @@ export function sweepEventHandler(output: EventOutput): (event: SweepEvent) => v
   };
 }
 
+/**
+ * Shows the sweep that follows a run (`run`, `due`): at its first event the run's view is put away (countdown
+ * stopped, bar removed), then every event goes to `sweepEventHandler`.
+ */
+export function sweepAfterRunHandler(output: EventOutput, runView: { dispose: () => void }): (event: SweepEvent) => void {
+  const show = sweepEventHandler(output);
+  let started = false;
+  return (event) => {
+    if (!started) {
+      started = true;
+      runView.dispose();
+      output.stopProgress();
+    }
+    show(event);
+  };
+}
+
 /** Prints the end of a sweep: NDJSON `sweep-summary`, then what was found and what to do next. */
 export function printSweepSummary(
   io: CliIo,

@@ -40,7 +40,7 @@ export const dueCommand = defineCommand<DueArgs>({
     ),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ relative, resolve }, { systemClock }, { quotaSettingsFor }, { campaignFiles, runDue }, campaignInput, context, failure, out, runView, { printSummary }, { sweepEventHandler }] =
+    const [{ relative, resolve }, { systemClock }, { quotaSettingsFor }, { campaignFiles, runDue }, campaignInput, context, failure, out, runView, { printSummary }, { sweepAfterRunHandler }] =
       await Promise.all([
         import('node:path'),
         import('../../core/clock.js'),
@@ -78,7 +78,6 @@ export const dueCommand = defineCommand<DueArgs>({
       output: EventOutput;
       run: ReturnType<typeof runView.withScheduleView>;
       sweep: (event: SweepEvent) => void;
-      sweeping: boolean;
     }
     const views = new Map<string, CampaignView>();
     const show = (event: DueEvent): void => {
@@ -94,13 +93,8 @@ export const dueCommand = defineCommand<DueArgs>({
           const { campaign, decision } = event;
           const campaignIo = prefixedIo(io, `[${campaign.id}] `);
           const output = outputFor(campaignIo);
-          const view: CampaignView = {
-            io: campaignIo,
-            output,
-            run: runView.withScheduleView(output, runView.runEventHandler(campaignIo, output), campaign.schedule?.window?.timezone),
-            sweep: sweepEventHandler(output),
-            sweeping: false,
-          };
+          const run = runView.withScheduleView(output, runView.runEventHandler(campaignIo, output), campaign.schedule?.window?.timezone);
+          const view: CampaignView = { io: campaignIo, output, run, sweep: sweepAfterRunHandler(output, run) };
           views.set(campaign.id, view);
           output.line(decision.action === 'send' ? `${decision.reason}: running ${campaign.name}` : decision.reason, 'info');
           return;
@@ -109,17 +103,9 @@ export const dueCommand = defineCommand<DueArgs>({
           // Tagged with the campaign, so the NDJSON of several campaigns in one stream can be told apart.
           views.get(event.campaign)?.run.emit(Object.assign({ campaign: event.campaign }, event.event));
           return;
-        case 'sweep-event': {
-          const view = views.get(event.campaign);
-          if (!view) return;
-          if (!view.sweeping) {
-            view.sweeping = true;
-            view.run.dispose();
-            view.output.stopProgress();
-          }
-          view.sweep(Object.assign({ campaign: event.campaign }, event.event));
+        case 'sweep-event':
+          views.get(event.campaign)?.sweep(Object.assign({ campaign: event.campaign }, event.event));
           return;
-        }
         case 'campaign-finished': {
           const view = views.get(event.campaign.id);
           if (!view) return;

@@ -92,8 +92,6 @@ export const runCommand = defineCommand<RunArgs>({
       output.line(`Campaign ${campaign.name} (${campaign.id}) · state in ${relative(io.cwd, context.resolveDbPath(args.db, io))}`);
       const scheduleView = runView.withScheduleView(output, runView.runEventHandler(io, output), campaign.schedule?.window?.timezone);
       view = scheduleView;
-      const showSweep = sweepView.sweepEventHandler(output);
-      let sweeping = false;
       const backoff = context.retryBackoffFrom(io.env);
       const { run: result, exitCode } = await runAndSweep({
         campaign,
@@ -102,15 +100,7 @@ export const runCommand = defineCommand<RunArgs>({
         api: client,
         clock: systemClock,
         emit: scheduleView.emit,
-        emitSweep: (event) => {
-          if (!sweeping) {
-            // The sweep follows the send: its bar and lines replace the send's.
-            sweeping = true;
-            scheduleView.dispose();
-            output.stopProgress();
-          }
-          showSweep(event);
-        },
+        emitSweep: sweepView.sweepAfterRunHandler(output, scheduleView),
         flags: { ...args, noWait: args.wait === false },
         stopSignal: signals.stop.signal,
         abortSignal: signals.abort.signal,
