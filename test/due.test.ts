@@ -76,8 +76,8 @@ describe('rk-broadcast due (real child processes against the emulator)', () => {
       const [r1, r2] = await Promise.all([p1.result, p2.result]);
       // With --json, failures are NDJSON lines `{"ok":false,...}` on stdout.
       const failures = (r: { stdout: string }) => r.stdout.split('\n').filter((l) => l.includes('"ok":false'));
-      expect({ code: r1.code, stderr: r1.stderr, failures: failures(r1) }).toMatchObject({ code: 0 });
-      expect({ code: r2.code, stderr: r2.stderr, failures: failures(r2) }).toMatchObject({ code: 0 });
+      expect({ code: r1.code, stderr: r1.stderr, failures: failures(r1) }).toEqual({ code: 0, stderr: '', failures: [] });
+      expect({ code: r2.code, stderr: r2.stderr, failures: failures(r2) }).toEqual({ code: 0, stderr: '', failures: [] });
 
       // Exactly once per recipient, nothing for the campaigns that were not due.
       const counts = new Map<string, number>();
