@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: runs every benchmark and prints one table. Figures go to bench/RESULTS.md and issue notes,
- * never into timed tests. `BENCH_ONLY=rate,plan` picks some; `BENCH_QUICK=1` uses smaller sizes.
+ * never into timed tests. `BENCH_ONLY=rate,plan,startup` picks some; `BENCH_QUICK=1` uses smaller sizes.
  */
 import { benchCheckpoint } from './checkpoint.js';
 import { benchPlan } from './plan.js';
 import { benchRate } from './rate.js';
+import { benchStartup } from './startup.js';
 import type { BenchRow } from './types.js';
 
 type Bench = { key: string; run: () => Promise<BenchRow[]> };
@@ -14,6 +15,7 @@ const benches: Bench[] = [
   { key: 'checkpoint', run: () => benchCheckpoint(quick ? 1_000 : 5_000) },
   { key: 'plan', run: () => benchPlan(quick ? [10_000, 100_000] : [100_000, 1_000_000]) },
   { key: 'rate', run: async () => [...(await benchRate(600, quick ? 1.2 : 2.2)), ...(quick ? [] : await benchRate(60, 2.2))] },
+  { key: 'startup', run: () => benchStartup(quick ? 7 : 21) },
 ];
 // Benchmarks owned by other modules register here when present.
 for (const extra of ['./sweep.js', './report.js']) {

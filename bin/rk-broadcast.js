@@ -2,7 +2,8 @@
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm run build`, which `npm ci` runs via `prepare`).
 import { main } from '../dist/cli/main.js';
 
-main(process.argv.slice(2)).then(
+// `exit` lets a second SIGINT/SIGTERM end the process at once; nothing else below ends it.
+main(process.argv.slice(2), { exit: (code) => process.exit(code) }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -74,8 +74,10 @@ describe('rk-broadcast due (real child processes against the emulator)', () => {
       const args = ['due', '--dir', 'campaigns', '--db', db, '--json'];
       const [p1, p2] = [startCli(args, { cwd: dir, env: env(emulator) }), startCli(args, { cwd: dir, env: env(emulator) })];
       const [r1, r2] = await Promise.all([p1.result, p2.result]);
-      expect({ code: r1.code, stderr: r1.stderr }).toMatchObject({ code: 0 });
-      expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({ code: 0 });
+      // With --json, failures are NDJSON lines `{"ok":false,...}` on stdout.
+      const failures = (r: { stdout: string }) => r.stdout.split('\n').filter((l) => l.includes('"ok":false'));
+      expect({ code: r1.code, stderr: r1.stderr, failures: failures(r1) }).toEqual({ code: 0, stderr: '', failures: [] });
+      expect({ code: r2.code, stderr: r2.stderr, failures: failures(r2) }).toEqual({ code: 0, stderr: '', failures: [] });
 
       // Exactly once per recipient, nothing for the campaigns that were not due.
       const counts = new Map<string, number>();
@@ -152,4 +154,45 @@ describe('rk-broadcast due (real child processes against the emulator)', () => {
     expect((await store.counts('gone')).byState.expired).toBe(2);
     await store.close();
   }, 60_000);
+
+  it('ends each campaign it sent with a status sweep, as run does: final statuses in the report without a separate sweep', async () => {
+    emulator = await startEmulator({
+      port: 0,
+      projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }],
+      lifecycle: { queuedToSentMs: 0, sentToDeliveredMs: 0, failRecipients: ['6289990000001'] },
+    });
+    const dir = tempDir();
+    writeScheduled(dir, { id: 'swept', recipients: 3, prefix: '999', rate: 6000, schedule: STARTED() });
+    const db = join(dir, 'state.db');
+    const r = await runCli(['due', '--dir', 'campaigns', '--db', db, '--json'], { cwd: dir, env: env(emulator) });
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0 });
+    const events = ndjson(r.stdout);
+    // The sweep's events come after the send's, tagged with the campaign like every event of a due pass.
+    const types = events.filter((e) => e.campaign === 'swept').map((e) => e.type);
+    expect(types).toContain('sweep-started');
+    expect(types.indexOf('sweep-started')).toBeGreaterThan(types.lastIndexOf('send-progress'));
+    expect(events.find((e) => e.type === 'run-finished')).toMatchObject({ campaign: 'swept', exitCode: 0, counts: { byApiStatus: { delivered: 2, failed: 1 } } });
+
+    const report = await runCli(['report', 'swept', '--db', db, '--format', 'json'], { cwd: dir, env: env(emulator) });
+    expect(report.code).toBe(0);
+    const rows = (JSON.parse(report.stdout) as { rows: { status: string }[] }).rows;
+    expect(rows.map((row) => row.status).sort()).toEqual(['delivered', 'delivered', 'failed']);
+  }, 60_000);
+
+  it('stops on SIGTERM like run: the messages in flight finish, exit 130, and the next pass resumes', async () => {
+    emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
+    const dir = tempDir();
+    const numbers = writeScheduled(dir, { id: 'slow', recipients: 12, prefix: '321', rate: 60, schedule: STARTED() });
+    const db = join(dir, 'state.db');
+    const child = startCli(['due', '--dir', 'campaigns', '--db', db], { cwd: dir, env: env(emulator) });
+    while (emulator.messages().length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGTERM');
+    const stopped = await child.result;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain('Received SIGTERM: finishing the messages in flight, then stopping.');
+    expect(emulator.messages().length).toBeLessThan(numbers.length);
+    const resumed = await runCli(['due', '--dir', 'campaigns', '--db', db, '--quiet'], { cwd: dir, env: env(emulator) });
+    expect({ code: resumed.code, stderr: resumed.stderr }).toMatchObject({ code: 0 });
+    expect(emulator.messages().map((m) => m.recipient).sort()).toEqual(numbers);
+  }, 90_000);
 });

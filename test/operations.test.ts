@@ -8,6 +8,8 @@ import { CampaignLockedError, runCampaign } from '../src/pipeline/run.js';
 import { prepareCampaign } from '../src/plan/planner.js';
 import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { main } from '../src/cli/main.js';
+import { captureIo } from './helpers/capture.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
 import { tempDir } from './helpers/tmp.js';
@@ -205,4 +207,33 @@ describe('run lock across stores on one database file', () => {
     await holder.close();
     await contender.close();
   }, 60_000);
+});
+
+describe('list and status offer only the flags they use', () => {
+  it('refuses --quiet and --log-file (which they used to accept and ignore), and --help does not list them', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'state.db');
+    for (const argv of [
+      ['list', '--quiet'],
+      ['list', '--log-file', join(dir, 'list.ndjson')],
+      ['status', 'x', '-q'],
+      ['status', 'x', '--log-file', join(dir, 'status.ndjson')],
+      ['status', 'x', '--verbose'],
+    ]) {
+      const t = captureIo({}, dir);
+      expect(await main([...argv, '--db', db], t.io), argv.join(' ')).toBe(2);
+      expect(t.err()).toMatch(/^rk-broadcast: Unknown arguments?: (quiet|q|log-file|verbose)\b/);
+    }
+    for (const command of ['list', 'status']) {
+      const help = runCli([command, '--help'], { cwd: dir, env: cliEnv({}) });
+      const { stdout } = await help;
+      expect(stdout).toContain('--db');
+      expect(stdout).toContain('--json');
+      expect(stdout).not.toMatch(/--quiet|--log-file/);
+    }
+    // What they do offer still works: list --verbose, status --json.
+    const list = captureIo({}, dir);
+    expect(await main(['list', '--db', db, '--verbose'], list.io)).toBe(0);
+    expect(list.err()).toContain('No campaigns yet');
+  });
 });

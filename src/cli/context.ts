@@ -2,6 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { ConfigError, type ApiCredentials, type Env } from '../config/env.js';
 import { parseDurationText } from '../core/duration.js';
 import { RkClient } from '../rk/client.js';
+import type { RunTuning } from '../pipeline/run-and-sweep.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
@@ -76,4 +77,15 @@ export function maxRateLimitPauseFrom(env: Env): number | undefined {
     );
   }
   return ms;
+}
+
+/** Every setting from the environment that tunes a run, for `run` and `due` alike. */
+export function runTuningFrom(env: Env): RunTuning {
+  const backoff = retryBackoffFrom(env);
+  const maxRateLimitPauseMs = maxRateLimitPauseFrom(env);
+  return {
+    ...(backoff ? { backoff } : {}),
+    ...suppressionCheckFrom(env),
+    ...(maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs } : {}),
+  };
 }

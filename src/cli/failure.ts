@@ -6,19 +6,12 @@ import { IngestError } from '../ingest/errors.js';
 import { CampaignLockedError } from '../pipeline/run.js';
 import { PlanChangedError, PlanInputError } from '../plan/planner.js';
 import { TemplateError } from '../render/template.js';
+import { ScheduleRefusedError } from '../schedule/gate.js';
 import { MediaError } from '../rk/media.js';
+import { InputError } from './input-error.js';
 import { errLine, outLine, type CliIo } from './io.js';
 
-/** A flag combination or value that cannot work; reported as bad input (exit 2). */
-export class InputError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
+export { InputError };
 
 /** What a failed command prints, in human or JSON form. */
 export interface CliFailure {
@@ -45,8 +38,17 @@ export function exitCodeForRkError(error: RkError): number {
   }
 }
 
-/** Turns anything a one-shot API command may throw into what it prints and the exit code. */
+/** Turns anything a command may throw into what it prints and the exit code. */
 export function describeFailure(error: unknown): CliFailure {
+  if (error instanceof ScheduleRefusedError) {
+    return {
+      kind: 'schedule',
+      code: error.refusal === 'late' ? 'TOO_LATE' : 'ENDED',
+      message: error.message,
+      hint: error.hint,
+      exitCode: EXIT.scheduleRefused,
+    };
+  }
   if (isRkError(error)) {
     return { kind: error.kind, code: error.code ?? null, message: error.message, hint: error.hint, exitCode: exitCodeForRkError(error) };
   }

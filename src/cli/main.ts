@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
-import { loadEnv } from '../config/env.js';
 import { EXIT } from '../core/exit-codes.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliIo } from './io.js';
@@ -15,16 +14,19 @@ class UsageError extends Error {}
 
 /**
  * Parses `argv`, runs one command and resolves to the exit code. Never calls `process.exit` itself, so open
- * handles (database, sockets) are closed by the commands before the process ends.
+ * handles (database, sockets) are closed by the commands before the process ends; only `io.exit`, which the
+ * launcher gives, may end it early (on a second stop signal). Start-up loads the command definitions only; a
+ * command loads what it needs when it runs, and `.env` is read then too.
  */
 export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
   const cwd = io?.cwd ?? process.cwd();
-  const fullIo: CliIo = {
+  const ioFor = async (): Promise<CliIo> => ({
     stdout: io?.stdout ?? process.stdout,
     stderr: io?.stderr ?? process.stderr,
-    env: io?.env ?? loadEnv(process.env, cwd),
+    env: io?.env ?? (await import('../config/env.js')).loadEnv(process.env, cwd),
     cwd,
-  };
+    ...(io?.exit ? { exit: io.exit } : {}),
+  });
   let exitCode: number = EXIT.ok;
   let parser = yargs(argv)
     .scriptName('rk-broadcast')
@@ -41,14 +43,14 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     });
   for (const cmd of COMMANDS) {
     parser = parser.command(cmd.command, cmd.describe, cmd.builder, async (args) => {
-      exitCode = await cmd.run(args, fullIo);
+      exitCode = await cmd.run(args, await ioFor());
     });
   }
   try {
     await parser.parseAsync();
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    fullIo.stderr.write(`rk-broadcast: ${error.message}\nRun with --help for usage.\n`);
+    (io?.stderr ?? process.stderr).write(`rk-broadcast: ${error.message}\nRun with --help for usage.\n`);
     return EXIT.invalidInput;
   }
   return exitCode;

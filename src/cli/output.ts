@@ -1,5 +1,8 @@
+import { createWriteStream } from 'node:fs';
 import cliProgress from 'cli-progress';
+import { formatDuration } from '../core/duration.js';
 import { safeText } from '../core/text.js';
+import type { OutputFlags } from './flags.js';
 import type { CliIo } from './io.js';
 
 // JSON.stringify escapes C0 controls itself; C1 controls and bidi overrides are escaped too (the same JSON value).
@@ -26,20 +29,6 @@ export function chooseMode(io: CliIo, json: boolean): OutputMode {
 /** Whether colour is wanted: a terminal, and no NO_COLOR (https://no-color.org). */
 export function useColor(io: CliIo): boolean {
   return Boolean(io.stderr.isTTY) && (io.env.NO_COLOR === undefined || io.env.NO_COLOR === '');
-}
-
-/** Formats milliseconds as `1h02m`, `3m05s` or `12s`. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const totalSeconds = Math.round(ms / 1000);
-  const d = Math.floor(totalSeconds / 86_400);
-  const h = Math.floor((totalSeconds % 86_400) / 3600);
-  const m = Math.floor((totalSeconds % 3600) / 60);
-  const s = totalSeconds % 60;
-  if (d > 0) return `${d}d${String(h).padStart(2, '0')}h`;
-  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m`;
-  if (m > 0) return `${m}m${String(s).padStart(2, '0')}s`;
-  return `${s}s`;
 }
 
 /** The numbers a progress line shows. */
@@ -152,4 +141,20 @@ export class EventOutput {
       this.bar = undefined;
     }
   }
+}
+
+/** The verbosity the flags ask for. */
+export function verbosityOf(args: OutputFlags): Verbosity {
+  return args.quiet ? 'quiet' : args.verbose ? 'verbose' : 'normal';
+}
+
+/** Opens `--log-file` for appending (created 0600), or undefined without the flag. */
+export function openLogFile(path: string | undefined): NodeJS.WritableStream | undefined {
+  return path ? createWriteStream(path, { flags: 'a', mode: 0o600 }) : undefined;
+}
+
+/** Builds the output for a command from its flags. */
+export function outputFor(args: OutputFlags, io: CliIo): EventOutput {
+  const logFile = openLogFile(args.logFile);
+  return new EventOutput(io, chooseMode(io, args.json === true), verbosityOf(args), logFile ? { logFile } : {});
 }

@@ -1,8 +1,11 @@
 import { relative } from 'node:path';
+import { formatDuration } from '../core/duration.js';
 import type { RunEvent } from '../pipeline/run.js';
+import { inDisplayOrder, statusTotals } from '../report/status.js';
+import { formatInstant } from '../schedule/window.js';
 import type { CampaignCounts } from '../store/types.js';
 import type { CliIo } from './io.js';
-import { formatDuration, type EventOutput } from './output.js';
+import type { EventOutput } from './output.js';
 
 /**
  * Shows the events of `run` (plan, recovery, send): NDJSON as they come with --json, otherwise a bar or log lines
@@ -114,26 +117,73 @@ export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEven
   };
 }
 
-/** The report status of each count: API statuses for accepted messages, state names otherwise. */
-export function statusTotals(counts: CampaignCounts): Record<string, number> {
-  const totals: Record<string, number> = {};
-  for (const [state, n] of Object.entries(counts.byState)) {
-    if (n === 0 || state === 'accepted') continue;
-    const name = state === 'planned' || state === 'sending' ? 'pending' : state;
-    totals[name] = (totals[name] ?? 0) + n;
-  }
-  for (const [status, n] of Object.entries(counts.byApiStatus)) totals[status] = (totals[status] ?? 0) + n;
-  return totals;
+/** One line like `delivered 180 · failed 3 · pending 15 · invalid 2`, in the display order of the status vocabulary. */
+export function formatTotals(counts: CampaignCounts): string {
+  const totals = statusTotals(counts);
+  return inDisplayOrder(Object.keys(totals)).map((n) => `${n} ${totals[n]}`).join(' · ') || 'no rows';
 }
 
-/** One line like `delivered 180 · failed 3 · invalid 2 · pending 15`. */
-export function formatTotals(counts: CampaignCounts): string {
-  const order = ['queued', 'sent', 'delivered', 'read', 'failed', 'rejected', 'failed_to_send', 'unknown', 'pending', 'invalid', 'duplicate', 'suppressed', 'skipped', 'expired'];
-  const totals = statusTotals(counts);
-  const names = Object.keys(totals).sort((a, b) => {
-    const ia = order.indexOf(a);
-    const ib = order.indexOf(b);
-    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
-  });
-  return names.map((n) => `${n} ${totals[n]}`).join(' · ') || 'no rows';
+/**
+ * Wraps a run's event handler with what scheduling adds: a live countdown while waiting for `start_at` or the
+ * window (the bar on a terminal, a log line a minute otherwise), and lines for the quota pre-flight and expiry.
+ */
+export function withScheduleView(
+  output: EventOutput,
+  handler: (event: RunEvent) => void,
+  zone: string = 'Asia/Jakarta',
+): { emit: (event: RunEvent) => void; dispose: () => void } {
+  let total = 0;
+  let accepted = 0;
+  let ticker: NodeJS.Timeout | undefined;
+  const stopCountdown = (): void => {
+    if (ticker) clearInterval(ticker);
+    ticker = undefined;
+  };
+  const startCountdown = (until: number, reason: string): void => {
+    stopCountdown();
+    const show = (force: boolean): void => {
+      const left = Math.max(0, until - Date.now());
+      if (left === 0) stopCountdown(); // the sender goes on by itself; its progress takes the line back
+      output.progress(
+        { done: accepted, total: Math.max(total, accepted), accepted, failed: 0, rejected: 0, ratePerMinute: 0, etaMs: left, label: `waiting ${formatDuration(left)} ${reason}` },
+        force,
+      );
+    };
+    show(true);
+    ticker = setInterval(() => show(output.mode !== 'tty'), output.mode === 'tty' ? 1_000 : 60_000);
+    ticker.unref();
+  };
+  const emit = (event: RunEvent): void => {
+    switch (event.type) {
+      case 'send-started':
+        total = event.pending;
+        break;
+      case 'message-accepted':
+        accepted++;
+        break;
+      case 'waiting':
+        handler(event);
+        if (event.until !== null && output.mode !== 'json') startCountdown(event.until, event.reason.startsWith('not started') ? 'until start_at' : 'until the send window opens');
+        return;
+      case 'stopping':
+        stopCountdown();
+        break;
+      case 'quota-checked':
+        output.json(event);
+        output.line(
+          `Monthly quota ${event.month} (${event.timezone}): ${event.used.toLocaleString('en-US')} of ${event.quota.toLocaleString('en-US')} used; ` +
+            (event.fits
+              ? `this campaign's ${event.pending.toLocaleString('en-US')} message(s) fit.`
+              : `this campaign's ${event.pending.toLocaleString('en-US')} message(s) do NOT fit: it stops cleanly after ${event.remaining.toLocaleString('en-US')} (exit 4) and resumes when the quota resets (${formatInstant(event.resetsAt, event.timezone)}) or is raised.`),
+          event.fits ? 'info' : 'important',
+        );
+        return;
+      case 'expired':
+        output.json(event);
+        output.line(`end_at (${formatInstant(event.endAt, zone)}) reached: ${event.count} message(s) not sent are now expired.`, 'important');
+        return;
+    }
+    handler(event);
+  };
+  return { emit, dispose: stopCountdown };
 }

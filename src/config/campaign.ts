@@ -8,7 +8,7 @@ import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
 import { ENCODING_LABELS, type TextEncoding } from '../ingest/encoding.js';
 import { describeNonFile, describeOpenError } from '../ingest/file-kind.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
-import { parseDurationText } from '../core/duration.js';
+import { parseDuration } from '../core/duration.js';
 import { parseSizeText } from '../core/size.js';
 import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
 import { ConfigError } from './env.js';
@@ -79,17 +79,8 @@ const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 const MAX_MEDIA_BYTES = 2 * 1024 ** 3;
 const MEDIA_SIZE_EXPECTED = 'expected a size from 1KB to 2GB such as 20MB or 500KB (1 MB = 1,048,576 bytes)';
 
-/**
- * Parses a duration such as `30m`, `12h`, `1d`, `1h30m`, `90s`, `500ms` into milliseconds. Throws RangeError
- * for anything else.
- */
-export function parseDuration(text: string): number {
-  const ms = parseDurationText(text);
-  if (ms === undefined) {
-    throw new RangeError(`"${text}" is not a duration: expected a number and a unit (ms, s, m, h, d), e.g. 30m, 12h, 1d`);
-  }
-  return ms;
-}
+/** Durations are parsed in one place (`core/duration.ts`); re-exported here for the keys of this file. */
+export { parseDuration };
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;

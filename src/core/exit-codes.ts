@@ -50,3 +50,45 @@ export function exitCodeForStop(reason: string): ExitCode | undefined {
       return undefined;
   }
 }
+
+/**
+ * The exit code for how a run's send stage stopped (`reason`; null for a dry run, which sends nothing): 401, 403
+ * and signals as `exitCodeForStop`; `window` 7 (not due, with --no-wait); `limit` 0; `done` and `deadline` 9 when
+ * `incomplete` messages failed after every retry or have an unknown fate, else 0. The one mapping `run` and `due` use.
+ */
+export function exitCodeForSend(reason: string | null, incomplete: number): ExitCode {
+  if (reason === null) return EXIT.ok;
+  const stop = exitCodeForStop(reason);
+  if (stop !== undefined) return stop;
+  switch (reason) {
+    case 'window':
+      return EXIT.notDue;
+    case 'limit':
+      return EXIT.ok;
+    default:
+      return incomplete > 0 ? EXIT.incomplete : EXIT.ok;
+  }
+}
+
+/** The exit code for how a sweep stopped: like a run for 401, 403 and signals; a timeout is not a failure. */
+export function exitCodeForSweep(reason: string): ExitCode {
+  return exitCodeForStop(reason) ?? EXIT.ok;
+}
+
+/** Exit codes that need a person, most urgent first (`due` exits with the most urgent one among its campaigns). */
+const URGENCY: readonly number[] = [
+  EXIT.internal,
+  EXIT.auth,
+  EXIT.quota,
+  EXIT.rateLimitPause,
+  EXIT.planChanged,
+  EXIT.invalidInput,
+  EXIT.scheduleRefused,
+  EXIT.incomplete,
+  EXIT.interrupted,
+];
+
+/** The most urgent of several exit codes: the first of `URGENCY` present, else any other non-zero one, else 0. */
+export function mostUrgentExitCode(codes: readonly number[]): number {
+  return URGENCY.find((code) => codes.includes(code)) ?? codes.find((code) => code !== EXIT.ok) ?? EXIT.ok;
+}

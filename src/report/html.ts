@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { DateTime, IANAZone } from 'luxon';
+import { formatDuration } from '../core/duration.js';
 import { donutChart, GROUP_COLORS, shareBar, STATUS_COLORS, statusColor, swatch, timelineChart } from './charts.js';
 import { escapeHtml } from './escape.js';
 import { peekFirst, planColumns, ReportError, toRecord } from './record.js';
 import { requireCampaign, type ReportSource } from './source.js';
-import { REPORT_STATUSES, STATUS_MEANINGS, statusGroup } from './status.js';
+import { inDisplayOrder, STATUS_MEANINGS, statusGroup } from './status.js';
 import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary } from './summary.js';
 
 /** How the HTML report is rendered. */
@@ -110,25 +111,9 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 const pct = (part: number, whole: number): string => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '–');
 const e = escapeHtml;
 
-/** `1h 02m`, `3m 05s`, `12s`. */
-function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d}d ${String(h).padStart(2, '0')}h`;
-  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
-  if (m > 0) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
-}
-
-/** Statuses in display order: the documented ones, then any other API status by name. */
+/** The statuses with rows, in display order. */
 function orderedStatuses(totals: Record<string, number>): string[] {
-  const known = REPORT_STATUSES.filter((s) => (totals[s] ?? 0) > 0) as string[];
-  const other = Object.keys(totals)
-    .filter((s) => !(REPORT_STATUSES as readonly string[]).includes(s) && (totals[s] ?? 0) > 0)
-    .sort();
-  return [...known, ...other];
+  return inDisplayOrder(Object.keys(totals).filter((s) => (totals[s] ?? 0) > 0));
 }
 
 function badge(status: string): string {
@@ -166,7 +151,7 @@ function cards(summary: ReportSummary): string {
       rate ?? 0,
       'Send rate',
       rate === null ? '–' : `${rate}/min`,
-      duration === null ? 'nothing sent yet' : `over ${humanDuration(duration)}`,
+      duration === null ? 'nothing sent yet' : `over ${formatDuration(duration)}`,
     ) +
     `</section><div hidden data-metric="delivery_rate" data-value="${summary.delivery_rate ?? ''}"></div>`
   );
@@ -196,7 +181,7 @@ function timeline(summary: ReportSummary, formatTime: (ms: number) => string): s
     .map((k) => `<span>${swatch(GROUP_COLORS[k])}${k === 'in_progress' ? 'in progress' : k}</span>`)
     .join('');
   return (
-    `<section class="panel"><h2>Sends over time <span class="sub">(first attempts per ${e(humanDuration(bucket_ms))})</span></h2>` +
+    `<section class="panel"><h2>Sends over time <span class="sub">(first attempts per ${e(formatDuration(bucket_ms))})</span></h2>` +
     timelineChart(buckets, bucket_ms, formatTime) +
     `<div class="chart-legend">${legend}</div></section>`
   );
@@ -258,7 +243,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
   const t = summary.timings;
   const period =
     t.first_send_at && t.last_send_at
-      ? `${atIso(t.first_send_at)} → ${atIso(t.last_send_at)} (${humanDuration(t.duration_ms ?? 0)})`
+      ? `${atIso(t.first_send_at)} → ${atIso(t.last_send_at)} (${formatDuration(t.duration_ms ?? 0)})`
       : 'not sent yet';
   const notDelivered = summary.rows - summary.groups.delivered;
   const statusOptions = orderedStatuses(summary.totals)

@@ -15,13 +15,10 @@ export { jsonReport, jsonHead, type JsonReportHead } from './json.js';
 export { ReportError, planColumns, toRecord, isoFromApi, isoFromMs, LEADING_COLUMNS, TRAILING_COLUMNS, type ColumnPlan, type ReportRecord } from './record.js';
 export { requireCampaign, type ReportSource } from './source.js';
 export { asSpreadsheetText, neutraliseFormula, needsTextProtection, spreadsheetCell } from './spreadsheet.js';
-export { DELIVERED_STATUSES, REPORT_STATUSES, RETRY_STATUSES, STATUS_MEANINGS, reportStatus, statusGroup, type ReportStatus, type StatusGroup } from './status.js';
+export { DELIVERED_STATUSES, REPORT_STATUSES, RETRY_STATUSES, STATUS_MEANINGS, inDisplayOrder, reportStatus, statusGroup, statusTotals, type ReportStatus, type StatusGroup } from './status.js';
 export { REPORT_SCHEMA_VERSION, summariseRows, generalReason, type FailureReason, type ReportSummary, type TimeBucket } from './summary.js';
 
-/** The report formats. */
-export const REPORT_FORMATS = ['csv', 'json', 'html'] as const;
-/** One of the report formats. */
-export type ReportFormat = (typeof REPORT_FORMATS)[number];
+export { REPORT_FORMATS, type ReportFormat } from './formats.js';
 
 /**
  * Writes a report's chunks to a stream with backpressure, leaving the stream open (it may be stdout).

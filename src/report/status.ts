@@ -1,20 +1,21 @@
 import { safeText } from '../core/text.js';
-import type { MessageState } from '../store/types.js';
+import type { CampaignCounts, MessageState } from '../store/types.js';
 
 /**
- * The status vocabulary of every report (CSV, JSON, HTML), in display order. See docs/report-format.md.
- * An API status this tool does not know is reported verbatim after these.
+ * The status vocabulary of every report (CSV, JSON, HTML) and of every count the CLI prints, in display order:
+ * by group as the HTML cards show them (delivered, failed, in progress, not sent), and within a group from the
+ * furthest along. See docs/report-format.md. An API status this tool does not know is shown verbatim after these.
  */
 export const REPORT_STATUSES = [
   'delivered',
   'read',
-  'sent',
-  'queued',
-  'pending',
   'failed',
   'rejected',
   'failed_to_send',
   'unknown',
+  'sent',
+  'queued',
+  'pending',
   'invalid',
   'duplicate',
   'suppressed',
@@ -95,3 +96,26 @@ export function reportStatus(row: { state: MessageState; apiStatus: string | nul
   }
 }
 
+/** Statuses in display order: the documented ones in `REPORT_STATUSES` order, then any other API status by name. */
+export function inDisplayOrder(statuses: Iterable<string>): string[] {
+  const rank = (s: string): number => {
+    const i = (REPORT_STATUSES as readonly string[]).indexOf(s);
+    return i < 0 ? REPORT_STATUSES.length : i;
+  };
+  return [...statuses].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/**
+ * A campaign's counts by report status (zeros left out), derived as `reportStatus` derives one row's: API statuses
+ * for accepted messages, `pending` for rows not sent yet, the state's own name otherwise.
+ */
+export function statusTotals(counts: CampaignCounts): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const [state, n] of Object.entries(counts.byState)) {
+    if (n === 0 || state === 'accepted') continue;
+    const name = reportStatus({ state: state as MessageState, apiStatus: null });
+    totals[name] = (totals[name] ?? 0) + n;
+  }
+  for (const [status, n] of Object.entries(counts.byApiStatus)) if (n > 0) totals[status] = (totals[status] ?? 0) + n;
+  return totals;
+}

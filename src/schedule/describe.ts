@@ -1,6 +1,6 @@
+import { formatDuration } from '../core/duration.js';
 import type { QuotaUsage } from './quota.js';
 import type { Schedule } from './schema.js';
-import { humanDuration } from './gate.js';
 import { etaWithWindow, formatInstant, formatWindow, scheduledStart } from './window.js';
 
 /** What `validate` (and `status`) show about a campaign's schedule, as fields and as printable lines. */
@@ -45,13 +45,13 @@ export function describeSchedule(
     if (schedule.startAt !== undefined) {
       lines.push(
         `Start: ${formatInstant(schedule.startAt, zone)}` +
-          (schedule.startAt > now ? ` (in ${humanDuration(schedule.startAt - now)})` : ' (already passed)'),
+          (schedule.startAt > now ? ` (in ${formatDuration(schedule.startAt - now)})` : ' (already passed)'),
       );
     }
     if (schedule.window) lines.push(`Window: ${formatWindow(schedule.window)}`);
     if (endAt !== null) lines.push(`End: ${formatInstant(endAt, zone)}${endAt <= now ? ' (already passed: the rest would expire at once)' : ''}`);
     if (schedule.maxLatenessMs !== undefined) {
-      lines.push(`Max lateness: ${humanDuration(schedule.maxLatenessMs)} (a first run later than that after the start refuses to send)`);
+      lines.push(`Max lateness: ${formatDuration(schedule.maxLatenessMs)} (a first run later than that after the start refuses to send)`);
     }
   }
   const finishesBeforeEnd = endAt === null || etaAt <= endAt;
@@ -59,7 +59,7 @@ export function describeSchedule(
     const span = etaAt - startsAt;
     lines.push(
       `ETA: last message ${Number.isFinite(etaAt) ? formatInstant(etaAt, zone) : 'never (the window never opens)'}` +
-        (Number.isFinite(span) ? `, ${humanDuration(span)} after the start` : '') +
+        (Number.isFinite(span) ? `, ${formatDuration(span)} after the start` : '') +
         (schedule?.window ? ` at ${campaign.ratePerMinute}/min inside the window` : ` at ${campaign.ratePerMinute}/min`) +
         (schedule?.window?.timezoneColumn !== undefined ? " (estimated in the window's zone; recipients' zones shift it)" : '') +
         '.',

@@ -1,4 +1,4 @@
-import type { CampaignRecord } from '../store/types.js';
+import type { CampaignRecord, Store } from '../store/types.js';
 import type { Schedule } from './schema.js';
 import { formatInstant, formatWindow, windowAt } from './window.js';
 
@@ -76,4 +76,17 @@ export function dueDecision(input: DueInput): DueDecision {
     };
   }
   return { due: true, action: 'send', reason: schedule.startAt !== undefined ? 'started and inside its window' : 'inside its window' };
+}
+
+/** Reads what the database knows of a campaign (record, rows still to send, their zones) and decides with `dueDecision`. */
+export async function decideDue(store: Store, campaign: { id: string; schedule: Schedule | undefined }, now: number): Promise<DueDecision> {
+  const record = await store.getCampaign(campaign.id);
+  let pending: number | undefined;
+  let pendingZones: (string | null)[] | undefined;
+  if (record?.planComplete) {
+    const counts = await store.counts(campaign.id);
+    pending = counts.byState.planned + counts.byState.sending;
+    if (campaign.schedule?.window?.timezoneColumn !== undefined) pendingZones = await store.pendingTimezones(campaign.id);
+  }
+  return dueDecision({ schedule: campaign.schedule, record, pending, ...(pendingZones ? { pendingZones } : {}), now });
 }

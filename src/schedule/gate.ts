@@ -1,3 +1,4 @@
+import { formatDuration } from '../core/duration.js';
 import type { GateDecision, SendGate } from '../send/sender.js';
 import type { Schedule } from './schema.js';
 import { formatInstant, formatWindow, scheduledStart, windowAt } from './window.js';
@@ -83,18 +84,6 @@ export function latenessRefusal(schedule: Schedule, firstSendAt: number | null, 
   const zone = schedule.window?.timezone ?? 'Asia/Jakarta';
   return (
     `Refusing to start: the campaign was due at ${formatInstant(start, zone)} and it is now ${formatInstant(now, zone)}, ` +
-    `${humanDuration(now - start)} late, more than max_lateness (${humanDuration(schedule.maxLatenessMs)}), and nothing has been sent yet.`
+    `${formatDuration(now - start)} late, more than max_lateness (${formatDuration(schedule.maxLatenessMs)}), and nothing has been sent yet.`
   );
-}
-
-/** `2h 05m`, `3d 4h`, `45s`: a duration for sentences. */
-export function humanDuration(ms: number): string {
-  const s = Math.round(Math.abs(ms) / 1000);
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return h > 0 ? `${d}d ${h}h` : `${d}d`;
-  if (h > 0) return m > 0 ? `${h}h ${String(m).padStart(2, '0')}m` : `${h}h`;
-  if (m > 0) return `${m}m`;
-  return `${s}s`;
 }

@@ -8,13 +8,14 @@ export interface LimiterOptions {
    * Requests in flight at once. Enough that API latency does not lower the rate: see `concurrencyFor`.
    */
   maxConcurrent: number;
-  /** Limiter id (a campaign or project id); a clustered (Redis) limiter would share state by this id. */
+  /** Limiter id (the campaign's), for bottleneck's own messages. */
   id: string;
 }
 
 /**
- * The one place a send limiter is built. Today an in-process bottleneck; for several runners of one project it
- * could hand back a clustered bottleneck (`datastore: 'ioredis'`) keyed by the project, with no change to callers.
+ * The one place a send limiter is built: an in-process bottleneck that spaces this process's sends and bounds
+ * those in flight. What several processes (or machines) sending for one project share is not this limiter but the
+ * store's per-project send slots, which every send takes before it leaves (see `acquireSlot` in the sender).
  */
 export function createLimiter(options: LimiterOptions): Bottleneck {
   return new Bottleneck({

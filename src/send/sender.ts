@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import Bottleneck from 'bottleneck';
 import type { Clock } from '../core/clock.js';
-import { humanDuration } from '../schedule/gate.js';
+import { formatDuration } from '../core/duration.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
 import { TransitionError, type MessageError, type OutgoingMessage, type Store } from '../store/types.js';
@@ -328,8 +328,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
             kind: 'rate_limited',
             code: error.label,
             message:
-              `RK Connect asked to pause sending for ${humanDuration(waitMs)} (HTTP 429, Retry-After), longer than a run may pause ` +
-              `(${humanDuration(maxPauseMs)}, RK_MAX_RATE_LIMIT_PAUSE). Stopped with every unsent message kept.`,
+              `RK Connect asked to pause sending for ${formatDuration(waitMs)} (HTTP 429, Retry-After), longer than a run may pause ` +
+              `(${formatDuration(maxPauseMs)}, RK_MAX_RATE_LIMIT_PAUSE). Stopped with every unsent message kept.`,
             hint:
               `Run the same command again after ${new Date(now + waitMs).toISOString()} (when the API said sending may resume); ` +
               'or set RK_MAX_RATE_LIMIT_PAUSE (e.g. 2h) to let a run wait that long.',

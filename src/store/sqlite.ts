@@ -155,6 +155,8 @@ export class SqliteStore implements Store {
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
+        // Another process opening the same new file may have migrated it since `version` was read.
+        if ((this.db.pragma('user_version', { simple: true }) as number) > v) return;
         this.db.exec(MIGRATIONS[v]!);
         this.db.pragma(`user_version = ${v + 1}`);
       }).immediate();

@@ -4,12 +4,11 @@ import { join, relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { EXIT } from '../../core/exit-codes.js';
 import { defineCommand } from '../command.js';
-import { InputError, printFailure } from '../failure.js';
+import { InputError } from '../input-error.js';
 import { errLine } from '../io.js';
-import { describeRunFailure } from './run.js';
 
 /** Flags of `rk-broadcast init`. */
-export interface InitArgs {
+interface InitArgs {
   name: string;
   dir?: string;
   json?: boolean;
@@ -20,7 +19,7 @@ export interface InitArgs {
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** The files `init NAME` writes, relative to `--dir`, with their contents. */
-export function scaffold(name: string): { path: string; content: string }[] {
+function scaffold(name: string): { path: string; content: string }[] {
   const yaml = `# Campaign "${name}", created by \`rk-broadcast init\`. Paths are relative to this file.
 # Check it (sends nothing):  rk-broadcast validate campaigns/${name}.yaml
 # Send it now:               rk-broadcast run campaigns/${name}.yaml --limit 1   (a test message first)
@@ -127,7 +126,8 @@ export const initCommand = defineCommand<InitArgs>({
       }
       return EXIT.ok;
     } catch (error) {
-      const failure = describeRunFailure(error);
+      const { describeFailure, printFailure } = await import('../failure.js');
+      const failure = describeFailure(error);
       printFailure(io, 'init', failure, { json: args.json === true, secrets: [] });
       return failure.exitCode;
     }

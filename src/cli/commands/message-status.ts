@@ -1,15 +1,12 @@
 import type { Argv } from 'yargs';
-import { resolveCredentials } from '../../config/env.js';
 import { EXIT } from '../../core/exit-codes.js';
-import { RkClient } from '../../rk/client.js';
-import { isRkError } from '../../rk/errors.js';
+import type { RkClient } from '../../rk/client.js';
 import type { MessageStatus } from '../../rk/types.js';
 import { defineCommand } from '../command.js';
 import { outLine } from '../io.js';
-import { describeFailure, printFailure } from '../failure.js';
 
 /** Arguments of `rk-broadcast message-status`, after yargs parsed them. */
-export interface MessageStatusArgs {
+interface MessageStatusArgs {
   uuid: string;
   json?: boolean;
 }
@@ -40,6 +37,13 @@ export const messageStatusCommand = defineCommand<MessageStatusArgs>({
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout instead of text' })
       .example('$0 message-status 550e8400-e29b-41d4-a716-446655440000', 'Check whether a test message arrived'),
   run: async (args, io) => {
+    // Loaded here, not at start-up: `--help` and `--version` need none of it.
+    const [{ resolveCredentials }, { RkClient }, { isRkError }, { describeFailure, printFailure }] = await Promise.all([
+      import('../../config/env.js'),
+      import('../../rk/client.js'),
+      import('../../rk/errors.js'),
+      import('../failure.js'),
+    ]);
     const json = args.json === true;
     const uuid = String(args.uuid).trim();
     const secrets = [io.env.RK_API_SECRET?.trim() ?? ''];

@@ -1,32 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { loadCampaign, type Campaign } from '../../config/campaign.js';
-import { redact } from '../../config/env.js';
+import type { Campaign } from '../../config/campaign.js';
 import { EXIT } from '../../core/exit-codes.js';
-import {
-  csvReport,
-  failedOnlyCsv,
-  htmlReport,
-  jsonReport,
-  REPORT_FORMATS,
-  ReportError,
-  RETRY_STATUSES,
-  writeChunks,
-  writeReportFile,
-  type FailedOnlyStats,
-  type ReportFormat,
-  type ReportSource,
-} from '../../report/index.js';
+import { REPORT_FORMATS, type ReportFormat } from '../../report/formats.js';
+import { RETRY_STATUSES } from '../../report/status.js';
+import type { FailedOnlyStats, ReportSource } from '../../report/index.js';
 import { defineCommand } from '../command.js';
-import { openStore, resolveDbPath } from '../context.js';
-import { describeFailure, InputError, printFailure } from '../failure.js';
+import { withDbFlag } from '../flags.js';
+import { InputError } from '../input-error.js';
 import { errLine, type CliIo } from '../io.js';
-import { formatTotals } from '../run-view.js';
-import { secretsOf } from './run.js';
 
 /** Flags of `rk-broadcast report`. */
-export interface ReportArgs {
+interface ReportArgs {
   campaign: string;
   format?: ReportFormat;
   out?: string;
@@ -69,6 +55,7 @@ function parseDelimiter(value: string | undefined): ',' | ';' {
 async function campaignFor(arg: string, io: CliIo, exists: (id: string) => Promise<boolean>): Promise<{ campaign?: Campaign; id: string }> {
   const path = resolve(io.cwd, arg);
   if (/\.(ya?ml|json)$/i.test(arg) || existsSync(path)) {
+    const { loadCampaign } = await import('../../config/campaign.js');
     const campaign = await loadCampaign(path);
     return { campaign, id: campaign.id };
   }
@@ -93,21 +80,22 @@ export const reportCommand = defineCommand<ReportArgs>({
   command: 'report <campaign>',
   describe: 'Write the delivery report (csv, json or html), or the rows to retry with --failed-only',
   builder: (y: Argv) =>
-    y
-      .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON), or a campaign id in the database' })
-      .option('format', { choices: REPORT_FORMATS, describe: 'Report format (default: from --out\'s extension, else csv)' })
-      .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
-      .option('failed-only', {
-        type: 'boolean',
-        default: false,
-        describe: `Only the rows worth sending again (${RETRY_STATUSES.join(', ')}), as a recipient CSV for a follow-up campaign`,
-      })
-      .option('bom', { type: 'boolean', default: false, describe: 'Start the CSV with a UTF-8 byte order mark (Excel on Windows)' })
-      .option('delimiter', { type: 'string', describe: 'CSV delimiter: "," (default) or ";" (spreadsheets in comma-decimal locales)' })
-      .option('raw-numbers', { type: 'boolean', default: false, describe: 'CSV: write phone numbers plain instead of ="…" (for programs, not spreadsheets)' })
-      .option('timezone', { type: 'string', default: 'UTC', describe: 'HTML: time zone to show times in, e.g. Asia/Jakarta (CSV and JSON use UTC)' })
-      .option('max-rows', { type: 'number', default: 5000, describe: 'HTML: most not-delivered rows listed in the table' })
-      .option('db', { type: 'string', describe: 'State database (default: $RK_BROADCAST_DB, else .rk-broadcast/state.db)' })
+    withDbFlag(
+      y
+        .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON), or a campaign id in the database' })
+        .option('format', { choices: REPORT_FORMATS, describe: 'Report format (default: from --out\'s extension, else csv)' })
+        .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
+        .option('failed-only', {
+          type: 'boolean',
+          default: false,
+          describe: `Only the rows worth sending again (${RETRY_STATUSES.join(', ')}), as a recipient CSV for a follow-up campaign`,
+        })
+        .option('bom', { type: 'boolean', default: false, describe: 'Start the CSV with a UTF-8 byte order mark (Excel on Windows)' })
+        .option('delimiter', { type: 'string', describe: 'CSV delimiter: "," (default) or ";" (spreadsheets in comma-decimal locales)' })
+        .option('raw-numbers', { type: 'boolean', default: false, describe: 'CSV: write phone numbers plain instead of ="…" (for programs, not spreadsheets)' })
+        .option('timezone', { type: 'string', default: 'UTC', describe: 'HTML: time zone to show times in, e.g. Asia/Jakarta (CSV and JSON use UTC)' })
+        .option('max-rows', { type: 'number', default: 5000, describe: 'HTML: most not-delivered rows listed in the table' }),
+    )
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary on stderr' })
       .check((a) => {
         const maxRows = a['max-rows'] as number | undefined;
@@ -119,6 +107,16 @@ export const reportCommand = defineCommand<ReportArgs>({
       .example('$0 report campaigns/promo.yaml --format csv --bom --delimiter ";" > promo.csv', 'For Excel in a comma-decimal locale')
       .example('$0 report campaigns/promo.yaml --failed-only --out retry.csv', 'Recipients for a follow-up campaign'),
   run: async (args, io) => {
+    // Loaded here, not at start-up: `--help` and `--version` need none of it.
+    const [{ redact }, report, { secretsOf }, { openStore, resolveDbPath }, { describeFailure, printFailure }, { formatTotals }] = await Promise.all([
+      import('../../config/env.js'),
+      import('../../report/index.js'),
+      import('../campaign.js'),
+      import('../context.js'),
+      import('../failure.js'),
+      import('../run-view.js'),
+    ]);
+    const { csvReport, failedOnlyCsv, htmlReport, jsonReport, ReportError, writeChunks, writeReportFile } = report;
     let secrets = secretsOf(io);
     const dbPath = resolveDbPath(args.db, io);
     if (!existsSync(dbPath)) {

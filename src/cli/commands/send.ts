@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import type { Argv } from 'yargs';
-import { resolveCredentials } from '../../config/env.js';
 import { EXIT } from '../../core/exit-codes.js';
-import { RkClient } from '../../rk/client.js';
-import { isRkError, type RkError } from '../../rk/errors.js';
-import { loadMedia } from '../../rk/media.js';
+import type { RkClient } from '../../rk/client.js';
+import type { RkError } from '../../rk/errors.js';
 import { MESSAGE_TYPES, type MessageType } from '../../rk/types.js';
 import { defineCommand } from '../command.js';
-import { describeFailure, InputError, printFailure } from '../failure.js';
+import { InputError } from '../input-error.js';
 import { errLine, outLine } from '../io.js';
 
 /** Flags of `rk-broadcast send`, after yargs parsed them. */
-export interface SendArgs {
+interface SendArgs {
   device: string;
   to: string;
   message?: string;
@@ -24,7 +22,7 @@ export interface SendArgs {
 }
 
 /** Keeps digits from what a person typed: spaces, dashes, parentheses and a leading + go; the API validates the rest. */
-export function simpleRecipient(input: string): string {
+function simpleRecipient(input: string): string {
   return input.replace(/[\s\-()]/g, '').replace(/^\+/, '');
 }
 
@@ -91,6 +89,14 @@ export const sendCommand = defineCommand<SendArgs>({
       .example('$0 send --device RK-XXXX --to 6281234567890 --message "Test"', 'Check a device with a text message')
       .example('$0 send --device RK-XXXX --to 6281234567890 --type image --media promo.jpg --message "Promo"', 'Send an image with a caption'),
   run: async (args, io) => {
+    // Loaded here, not at start-up: `--help` and `--version` need none of it.
+    const [{ resolveCredentials }, { RkClient }, { isRkError }, { loadMedia }, { describeFailure, printFailure }] = await Promise.all([
+      import('../../config/env.js'),
+      import('../../rk/client.js'),
+      import('../../rk/errors.js'),
+      import('../../rk/media.js'),
+      import('../failure.js'),
+    ]);
     const json = args.json === true;
     // Taken before validation, so even a configuration error that quotes the environment is redacted.
     const secrets = [io.env.RK_API_SECRET?.trim() ?? ''];

@@ -1,24 +1,17 @@
+import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { existsSync } from 'node:fs';
-import { loadCampaign, type Campaign } from '../../config/campaign.js';
-import { resolveCredentials } from '../../config/env.js';
-import { systemClock } from '../../core/clock.js';
-import { projectIdFor } from '../../plan/fingerprint.js';
-import { describeSchedule } from '../../schedule/describe.js';
-import { MonthlyQuota, quotaSettingsFor, type QuotaUsage } from '../../schedule/quota.js';
-import { SqliteStore } from '../../store/sqlite.js';
-import { resolveDbPath } from '../context.js';
+import type { Campaign } from '../../config/campaign.js';
+import { formatDuration } from '../../core/duration.js';
 import { EXIT } from '../../core/exit-codes.js';
-import { prepareCampaign, validateRows, type ValidationReport } from '../../plan/planner.js';
-import { loadMedia } from '../../rk/media.js';
+import type { ValidationReport } from '../../plan/planner.js';
+import type { QuotaUsage } from '../../schedule/quota.js';
 import { defineCommand } from '../command.js';
-import { describeFailure, printFailure } from '../failure.js';
+import { withDbFlag, withJsonFlag } from '../flags.js';
 import { outLine, type CliIo } from '../io.js';
-import { formatDuration } from '../output.js';
 
 /** Flags of `rk-broadcast validate`. */
-export interface ValidateArgs {
+interface ValidateArgs {
   campaign: string;
   db?: string;
   json?: boolean;
@@ -34,14 +27,25 @@ export const validateCommand = defineCommand<ValidateArgs>({
   command: 'validate <campaign>',
   describe: 'Check a campaign and preview it, without sending or writing anything',
   builder: (y: Argv) =>
-    y
-      .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON)' })
-      .option('previews', { type: 'number', default: 3, describe: 'How many rendered messages to show' })
-      .option('invalid', { type: 'number', default: 10, describe: 'How many invalid rows to list' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' })
-      .option('db', { type: 'string', describe: 'State database, read (never created) for the quota check' })
-      .example('$0 validate campaigns/promo.yaml', 'Check before running'),
+    withDbFlag(
+      withJsonFlag(
+        y
+          .positional('campaign', { type: 'string', demandOption: true, describe: 'Campaign file (YAML or JSON)' })
+          .option('previews', { type: 'number', default: 3, describe: 'How many rendered messages to show' })
+          .option('invalid', { type: 'number', default: 10, describe: 'How many invalid rows to list' }),
+        'Print the result as one JSON object',
+      ),
+      'State database, read (never created) for the quota check',
+    ).example('$0 validate campaigns/promo.yaml', 'Check before running'),
   run: async (args, io) => {
+    // Loaded here, not at start-up: `--help` and `--version` need none of it.
+    const [{ loadCampaign }, { prepareCampaign, validateRows }, { loadMedia }, { describeSchedule }, { describeFailure, printFailure }] = await Promise.all([
+      import('../../config/campaign.js'),
+      import('../../plan/planner.js'),
+      import('../../rk/media.js'),
+      import('../../schedule/describe.js'),
+      import('../failure.js'),
+    ]);
     try {
       const campaign = await loadCampaign(resolve(io.cwd, args.campaign));
       const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
@@ -71,6 +75,14 @@ export const validateCommand = defineCommand<ValidateArgs>({
  * state database already exists. Otherwise undefined (the schedule lines then say only what the quota is).
  */
 async function quotaUsageIfKnown(campaign: Campaign, dbFlag: string | undefined, io: CliIo): Promise<QuotaUsage | undefined> {
+  const [{ resolveCredentials }, { systemClock }, { projectIdFor }, { MonthlyQuota, quotaSettingsFor }, { SqliteStore }, { resolveDbPath }] = await Promise.all([
+    import('../../config/env.js'),
+    import('../../core/clock.js'),
+    import('../../plan/fingerprint.js'),
+    import('../../schedule/quota.js'),
+    import('../../store/sqlite.js'),
+    import('../context.js'),
+  ]);
   const path = resolveDbPath(dbFlag, io);
   if (!existsSync(path)) return undefined;
   let projectId: string;

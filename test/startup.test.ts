@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CLI } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HOOK = fileURLToPath(new URL('./helpers/module-log.mjs', import.meta.url));
+
+/** The files a CLI process loaded (relative to the repository), and what it printed. */
+function loadedBy(args: string[]): { files: string[]; stdout: string } {
+  const log = join(tempDir('rkb-startup-'), 'modules.log');
+  const stdout = execFileSync(process.execPath, ['--import', HOOK, CLI, ...args], {
+    env: { PATH: process.env.PATH, RKB_MODULE_LOG: log },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => fileURLToPath(url).slice(ROOT.length));
+  return { files, stdout };
+}
+
+/** Packages a command needs only when it runs (database, HTTP, schemas, templates, CSV, dates, bars, queues). */
+const HEAVY_PACKAGES = ['better-sqlite3', 'undici', 'zod', 'handlebars', 'luxon', 'csv-parse', 'csv-stringify', 'yaml', 'dotenv', 'cli-progress', 'p-queue', 'bottleneck', 'libphonenumber-js', 'file-type'];
+
+/** The only compiled modules start-up may load: the CLI's definitions and the small constants they show. */
+const START_UP_MODULES = /^dist\/(cli\/(main|command|flags|input-error|io|signals|emulator-run|commands\/[a-z-]+)|core\/(exit-codes|duration)|report\/(formats|status)|rk\/types)\.js$/;
+
+describe('start-up loads command definitions only', () => {
+  for (const args of [['--version'], ['--help'], ['run', '--help'], ['report', '--help']]) {
+    it(`rk-broadcast ${args.join(' ')}`, () => {
+      const { files, stdout } = loadedBy(args);
+      // The hook saw the process: the launcher and main were loaded through it.
+      expect(files).toContain('bin/rk-broadcast.js');
+      expect(files).toContain('dist/cli/main.js');
+      if (args[0] === '--version') expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+      else expect(stdout).toContain('Options:');
+      const packages = files.filter((f) => f.startsWith('node_modules/')).map((f) => f.split('/')[1]!);
+      expect(HEAVY_PACKAGES.filter((p) => packages.includes(p))).toEqual([]);
+      expect(files.filter((f) => f.startsWith('dist/') && !START_UP_MODULES.test(f))).toEqual([]);
+    });
+  }
+
+  it('a command that runs loads what it needs (the check above can see heavy modules)', () => {
+    const dir = tempDir('rkb-startup-');
+    const { files } = loadedBy(['list', '--db', join(dir, 'none.db')]);
+    expect(files).toContain('dist/cli/campaign-overview.js');
+    expect(files.some((f) => f.startsWith('node_modules/better-sqlite3/'))).toBe(true);
+  });
+});
