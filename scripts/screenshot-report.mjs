@@ -1,19 +1,21 @@
 #!/usr/bin/env node
-// Renders an HTML delivery report in headless Chromium and writes a PNG (and optionally a PDF) for developers to
-// look at. Needs `npm run build` first and a Chromium binary (Debian: apt-get install chromium).
+// Renders an HTML delivery report in headless Chromium (puppeteer-core, a dev dependency) and writes a PNG (and
+// optionally a PDF) for developers to look at. Needs `npm run build` first and a Chromium binary (Debian:
+// apt-get install chromium).
 //
 //   node scripts/screenshot-report.mjs                      # a sample campaign -> screenshots/sample-report.{html,png}
+//   node scripts/screenshot-report.mjs --lang id            # the sample in Indonesian -> screenshots/sample-report-id.*
 //   node scripts/screenshot-report.mjs report.html          # an existing report -> screenshots/report.png
 //   node scripts/screenshot-report.mjs report.html --out x.png --pdf --width 1024
 //   node scripts/screenshot-report.mjs --print              # the page as its print style sheet lays it out
 //
 // CHROMIUM_BIN picks the browser binary.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findChromium, openInChromium } from '../dist/report/chromium.js';
+import puppeteer from 'puppeteer-core';
 import { htmlReport, writeReportFile } from '../dist/report/index.js';
 import { SqliteStore } from '../dist/store/sqlite.js';
 
@@ -25,10 +27,18 @@ const { values, positionals } = parseArgs({
     print: { type: 'boolean', default: false },
     width: { type: 'string', default: '1280' },
     timezone: { type: 'string', default: 'Asia/Jakarta' },
+    lang: { type: 'string', default: 'en' },
   },
 });
 
-const binary = findChromium(process.env.CHROMIUM_BIN);
+// The same browser and flags as test/helpers/browser.ts.
+const CANDIDATES = [process.env.CHROMIUM_BIN, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--hide-scrollbars'];
+const binary = CANDIDATES.find((p) => p && existsSync(p));
+if (!['en', 'id'].includes(values.lang)) {
+  console.error(`--lang must be en or id, found ${JSON.stringify(values.lang)}.`);
+  process.exit(2);
+}
 if (!binary) {
   console.error('No Chromium found. Install it (Debian: apt-get install chromium) or set CHROMIUM_BIN.');
   process.exit(2);
@@ -97,8 +107,11 @@ async function sampleReport(dir) {
       await store.recordStatus(msg.id, { apiStatus: n % 3 === 0 ? 'read' : 'delivered', deliveredAt: iso(final), failedAt: null, errorMessage: null, checkedAt: start + 900_000 });
     }
   }
-  const file = resolve('screenshots/sample-report.html');
-  await writeReportFile(htmlReport({ store, campaignId: id, columns: ['nama', 'kota', 'total'], phoneColumn: 'phone', generatedAt: start + 905_000 }, { timeZone: values.timezone }), file);
+  const file = resolve(`screenshots/sample-report${values.lang === 'en' ? '' : `-${values.lang}`}.html`);
+  await writeReportFile(
+    htmlReport({ store, campaignId: id, columns: ['nama', 'kota', 'total'], phoneColumn: 'phone', generatedAt: start + 905_000 }, { timeZone: values.timezone, lang: values.lang }),
+    file,
+  );
   await store.close();
   return file;
 }
@@ -108,20 +121,32 @@ try {
   const html = positionals[0] ? resolve(positionals[0]) : await sampleReport(scratch);
   const png = resolve(values.out ?? join('screenshots', `${basename(html, extname(html))}.png`));
   mkdirSync(resolve(png, '..'), { recursive: true });
-  const page = await openInChromium(pathToFileURL(html).href, { binary, width: Number(values.width) });
+  const browser = await puppeteer.launch({
+    executablePath: binary,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    userDataDir: join(scratch, 'profile'),
+    defaultViewport: { width: Number(values.width), height: 900, deviceScaleFactor: 1 },
+  });
   try {
-    if (values.print) await page.emulateMedia('print');
-    writeFileSync(png, await page.screenshot());
+    const page = await browser.newPage();
+    const problems = [];
+    page.on('console', (m) => (m.type() === 'error' ? problems.push(`console: ${m.text()}`) : undefined));
+    page.on('pageerror', (e) => problems.push(`exception: ${e}`));
+    page.on('requestfailed', (r) => problems.push(`request: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+    if (values.print) await page.emulateMediaType('print');
+    writeFileSync(png, await page.screenshot({ fullPage: true }));
     console.error(`Wrote ${png}`);
     if (values.pdf) {
       const pdf = png.replace(/\.png$/i, '') + '.pdf';
-      writeFileSync(pdf, await page.pdf());
+      writeFileSync(pdf, await page.pdf({ printBackground: true, preferCSSPageSize: true }));
       console.error(`Wrote ${pdf}`);
     }
-    for (const problem of page.problems) console.error(`page ${problem.source}: ${problem.text}`);
-    if (page.problems.length > 0) process.exitCode = 1;
+    for (const problem of problems) console.error(`page ${problem}`);
+    if (problems.length > 0) process.exitCode = 1;
   } finally {
-    await page.close();
+    await browser.close();
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /**
- * The HTML report in a real headless Chromium (Debian's `chromium`; `.ci/run` installs it): it renders without
- * console errors, loads nothing, and the numbers on the page are the JSON report's. Skipped, saying so, only
- * where no Chromium binary exists.
+ * The HTML report in a real headless Chromium (Debian's `chromium`, driven by puppeteer-core; `.ci/run` installs
+ * it): it renders without console errors, loads nothing, and the numbers on the page are the JSON report's.
+ * Skipped, saying so, only where no Chromium binary exists, and never in CI.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,17 +9,19 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { DEMO_PROJECT, startEmulator } from '../src/emulator/index.js';
-import { findChromium, openInChromium, type ChromiumPage } from '../src/report/chromium.js';
-import { htmlReport, jsonReport, writeReportFile, type JsonReportHead, type ReportRecord } from '../src/report/index.js';
+import { htmlReport, jsonReport, reportTexts, statusName, writeReportFile, type JsonReportHead, type ReportRecord } from '../src/report/index.js';
 import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { sweepCampaign } from '../src/sweep/index.js';
 import { acceptWithBogusUuid, seedCampaign, sendPlanned, type SeedRow } from './fixtures/report/seed.js';
+import { findChromium, openPage, type BrowserPage } from './helpers/browser.js';
 import { collect } from './helpers/capture.js';
+import { englishLeftovers } from './helpers/report-lang.js';
 import { tempDir } from './helpers/tmp.js';
 
 const CHROMIUM = findChromium(process.env.CHROMIUM_BIN);
 if (!CHROMIUM) {
+  if (process.env.CI === 'true') throw new Error('report-html.test.ts: no Chromium binary in CI; .ci/run installs Debian\'s chromium.');
   console.warn('report-html.test.ts: no Chromium binary found (apt-get install chromium, or set CHROMIUM_BIN); the browser tests are skipped.');
 }
 const START = Date.UTC(2026, 11, 5, 2, 0, 0);
@@ -73,7 +75,7 @@ describe('HTML report in headless Chromium', () => {
     const file = join(dir, 'report.html');
     await writeReportFile(htmlReport(source, { timeZone: 'Asia/Jakarta' }), file);
 
-    const page: ChromiumPage = await openInChromium(pathToFileURL(file).href, { binary: CHROMIUM });
+    const page: BrowserPage = await openPage(pathToFileURL(file).href, { binary: CHROMIUM });
     open.push(page);
     expect(page.problems).toEqual([]);
     expect(page.requests).toEqual([pathToFileURL(file).href]); // no external assets
@@ -127,11 +129,65 @@ describe('HTML report in headless Chromium', () => {
     expect(failedOnly).toBe(json.totals.failed);
 
     // It prints: a PDF comes out, and the search controls are not on paper.
-    await page.emulateMedia('print');
+    await page.page.emulateMediaType('print');
     expect(await page.evaluate('getComputedStyle(document.querySelector(".controls")).display')).toBe('none');
-    const pdf = await page.pdf();
+    const pdf = Buffer.from(await page.page.pdf({ printBackground: true, preferCSSPageSize: true }));
     expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
     expect(page.problems).toEqual([]);
+  });
+
+  it.skipIf(!CHROMIUM)('speaks Indonesian with --lang id: headings, status names and their meanings, no English left', async () => {
+    const { store, dir } = await campaign();
+    const source = { store, campaignId: 'promo', phoneColumn: 'phone', generatedAt: START + 3_600_000 };
+    const json = JSON.parse(await collect(jsonReport(source))) as JsonReportHead & { rows: ReportRecord[] };
+    const id = reportTexts('id');
+    const pages: Record<'en' | 'id', BrowserPage> = {} as Record<'en' | 'id', BrowserPage>;
+    for (const lang of ['en', 'id'] as const) {
+      const file = join(dir, `report-${lang}.html`);
+      await writeReportFile(htmlReport(source, { timeZone: 'Asia/Jakarta', lang }), file);
+      pages[lang] = await openPage(pathToFileURL(file).href, { binary: CHROMIUM });
+      open.push(pages[lang]);
+    }
+    const page = pages.id;
+    expect(page.problems).toEqual([]);
+    expect(await page.evaluate('document.documentElement.lang')).toBe('id');
+    expect(await page.evaluate('document.title')).toBe('Promo <Desember> & "Natal" · laporan pengiriman');
+    expect(await page.evaluate('[...document.querySelectorAll("h2")].map(h => h.firstChild.textContent.trim())')).toEqual([
+      id.statusBreakdown,
+      id.topFailureReasons,
+      id.sendsOverTime,
+      id.notDelivered,
+      id.glossaryHeading,
+    ]);
+    // Status names are Indonesian; the data the page filters on stays the status values.
+    const legend = await page.evaluate<[string, string][]>('[...document.querySelectorAll(".legend tr[data-status]")].map(e => [e.dataset.status, e.cells[0].textContent])');
+    expect(legend.length).toBeGreaterThan(5);
+    for (const [status, shown] of legend) expect(shown).toBe(statusName(id, status));
+    expect(legend.map(([s]) => s)).toContain('failed');
+    expect(await page.evaluate('document.querySelector(".legend tr[data-status=failed] td").textContent')).toBe('gagal');
+    const glossary = await page.evaluate<string[]>('[...document.querySelectorAll("dl.glossary dd")].map(e => e.textContent)');
+    expect(glossary).toContain(id.statusMeanings.failed);
+    // The same numbers as in English, written the Indonesian way.
+    expect(Number(await page.evaluate('document.querySelector("[data-metric=rows]").dataset.value'))).toBe(json.rows_total);
+    expect(await page.evaluate('document.querySelector(".card.delivered .note").textContent')).toBe(
+      id.cardDeliveredNote(new Intl.NumberFormat('id', { style: 'percent', minimumFractionDigits: 1 }).format(json.delivery_rate!)),
+    );
+    const failedOnly = await page.evaluate<number>(
+      '(() => { const s = document.getElementById("status-filter"); s.value = "failed"; s.dispatchEvent(new Event("change")); return [...document.querySelectorAll("#rows tbody tr")].filter(r => !r.hidden).length; })()',
+    );
+    expect(failedOnly).toBe(json.totals.failed);
+
+    // Everything a person reads, tooltips and labels included, minus the campaign's own data (the rows, the
+    // reasons the API gave, the campaign name): no English text that the Indonesian texts translate.
+    const readable = (p: BrowserPage) =>
+      p.evaluate<string>(`(() => {
+        const body = document.body.cloneNode(true);
+        body.querySelectorAll('#rows tbody, td.reason, h1, script').forEach((e) => e.remove());
+        const labels = [...body.querySelectorAll('[aria-label],[placeholder]')].map((e) => (e.getAttribute('aria-label') || '') + ' ' + (e.getAttribute('placeholder') || ''));
+        return [document.title, body.textContent, ...labels].join('\\n');
+      })()`);
+    expect(englishLeftovers(await readable(page))).toEqual([]);
+    expect(englishLeftovers(await readable(pages.en)).length).toBeGreaterThan(30); // the check sees English where there is some
   });
 
   it.skipIf(!CHROMIUM)('caps an enormous table with a note, and the page still matches the JSON', async () => {
@@ -142,7 +198,7 @@ describe('HTML report in headless Chromium', () => {
     await seedCampaign(store, rows, { id: 'big', now: START });
     const file = join(dir, 'big.html');
     writeFileSync(file, await collect(htmlReport({ store, campaignId: 'big' }, { maxRows: 100 })));
-    const page = await openInChromium(pathToFileURL(file).href, { binary: CHROMIUM });
+    const page = await openPage(pathToFileURL(file).href, { binary: CHROMIUM });
     open.push(page);
     expect(page.problems).toEqual([]);
     expect(await page.evaluate('document.querySelectorAll("#rows tbody tr").length')).toBe(100);

@@ -67,6 +67,8 @@ export interface Campaign {
   report: {
     /** CSV columns to include in reports; undefined means all. */
     columns: string[] | undefined;
+    /** Language of the HTML and XLSX reports (`--lang` wins); undefined means English. */
+    lang?: 'en' | 'id' | undefined;
   };
   /** Messages per calendar month the project may send. */
   monthlyQuota: number | undefined;
@@ -131,8 +133,9 @@ const ReportSchema = z.strictObject(
       .array(text('expected a CSV column name'), err('expected a list of CSV column names'))
       .min(1, err('expected a list of at least one CSV column name (or no columns key, for all)'))
       .optional(),
+    lang: z.enum(['en', 'id'], err('expected en (English) or id (Indonesian)')).optional(),
   },
-  err('expected an object with columns (a list of CSV column names)'),
+  err('expected an object with columns (a list of CSV column names) and/or lang (en or id)'),
 );
 
 const CampaignFileSchema = z.strictObject(
@@ -351,7 +354,7 @@ function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: strin
     idempotencyWindowMs: parseDuration(f.idempotency_window),
     apiKeyEnv: f.api_key_env,
     apiSecretEnv: f.api_secret_env,
-    report: { columns: f.report?.columns },
+    report: { columns: f.report?.columns, lang: f.report?.lang },
     monthlyQuota: f.monthly_quota,
     schedule: f.schedule,
   };

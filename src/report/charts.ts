@@ -40,11 +40,24 @@ export interface Slice {
   color: string;
 }
 
-const fmt = (n: number): string => n.toLocaleString('en-US');
-const pct = (part: number, whole: number): string => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '0%');
+const enFmt = (n: number): string => n.toLocaleString('en-US');
+const enPct = (part: number, whole: number): string => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '0%');
+
+/** How a chart writes numbers and its accessible label (the report's language). */
+export interface DonutTexts {
+  fmt: (n: number) => string;
+  pct: (part: number, whole: number) => string;
+  /** The chart's label, given the formatted total. */
+  label: (total: string) => string;
+}
 
 /** A donut chart of `slices` with the total in its middle. */
-export function donutChart(slices: readonly Slice[], centerLabel: string): string {
+export function donutChart(
+  slices: readonly Slice[],
+  centerLabel: string,
+  texts: DonutTexts = { fmt: enFmt, pct: enPct, label: (total) => `Status breakdown of ${total} rows` },
+): string {
+  const { fmt, pct } = texts;
   const total = slices.reduce((n, s) => n + s.value, 0);
   const r = 80;
   const circumference = 2 * Math.PI * r;
@@ -62,7 +75,7 @@ export function donutChart(slices: readonly Slice[], centerLabel: string): strin
   }
   if (arcs.length === 0) arcs.push(`<circle cx="100" cy="100" r="${r}" fill="none" stroke="#d0d7de" stroke-width="34"/>`);
   return (
-    `<svg class="donut" viewBox="0 0 200 200" width="200" height="200" role="img" aria-label="${escapeHtml(`Status breakdown of ${fmt(total)} rows`)}">` +
+    `<svg class="donut" viewBox="0 0 200 200" width="200" height="200" role="img" aria-label="${escapeHtml(texts.label(fmt(total)))}">` +
     arcs.join('') +
     `<text x="100" y="106" text-anchor="middle" class="donut-total">${escapeHtml(fmt(total))}</text>` +
     `<text x="100" y="130" text-anchor="middle" class="donut-label">${escapeHtml(centerLabel)}</text>` +
@@ -81,8 +94,28 @@ export function niceCeiling(value: number): number {
 /** Gridlines of the sends-over-time chart. */
 const Y_TICKS = 4;
 
+/** The timeline's accessible label, a bar's tooltip and number formatting (the report's language). */
+export interface TimelineTexts {
+  label: string;
+  title: (from: string, to: string, bucket: TimeBucket) => string;
+  fmt: (n: number) => string;
+}
+
+const EN_TIMELINE: TimelineTexts = {
+  label: 'Sends over time',
+  title: (from, to, b) =>
+    `${from} – ${to}: ${enFmt(b.delivered + b.failed + b.in_progress)} sent (${enFmt(b.delivered)} delivered, ${enFmt(b.failed)} failed, ${enFmt(b.in_progress)} in progress)`,
+  fmt: enFmt,
+};
+
 /** A stacked column chart of sends per time bucket: delivered, failed and still in progress. */
-export function timelineChart(buckets: readonly TimeBucket[], bucketMs: number, formatTime: (ms: number) => string): string {
+export function timelineChart(
+  buckets: readonly TimeBucket[],
+  bucketMs: number,
+  formatTime: (ms: number) => string,
+  texts: TimelineTexts = EN_TIMELINE,
+): string {
+  const fmt = texts.fmt;
   const width = 960;
   const height = 250;
   const left = 48;
@@ -108,7 +141,7 @@ export function timelineChart(buckets: readonly TimeBucket[], bucketMs: number, 
     const x = left + i * slot + (slot - barW) / 2;
     let base = 0;
     const total = b.delivered + b.failed + b.in_progress;
-    const title = `${formatTime(b.start)} – ${formatTime(b.start + bucketMs)}: ${fmt(total)} sent (${fmt(b.delivered)} delivered, ${fmt(b.failed)} failed, ${fmt(b.in_progress)} in progress)`;
+    const title = texts.title(formatTime(b.start), formatTime(b.start + bucketMs), b);
     const rects: string[] = [];
     for (const [key, value] of [['delivered', b.delivered], ['failed', b.failed], ['in_progress', b.in_progress]] as const) {
       if (value <= 0) continue;
@@ -123,7 +156,7 @@ export function timelineChart(buckets: readonly TimeBucket[], bucketMs: number, 
     }
   });
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${top + plotH}" y2="${top + plotH}" class="baseline"/>`);
-  return `<svg class="timeline" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet" role="img" aria-label="Sends over time">${parts.join('')}</svg>`;
+  return `<svg class="timeline" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet" role="img" aria-label="${escapeHtml(texts.label)}">${parts.join('')}</svg>`;
 }
 
 /** A small horizontal bar for a share (0..1), e.g. in the failure reasons table. */

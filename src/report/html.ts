@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { DateTime, IANAZone } from 'luxon';
-import { formatDuration } from '../core/duration.js';
+import { DateTime } from 'luxon';
 import { donutChart, GROUP_COLORS, shareBar, STATUS_COLORS, statusColor, swatch, timelineChart } from './charts.js';
 import { escapeHtml } from './escape.js';
-import { peekFirst, planColumns, ReportError, toRecord } from './record.js';
+import { humanDuration, reportTexts, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
+import { peekFirst, planColumns, toRecord } from './record.js';
 import { requireCampaign, type ReportSource } from './source.js';
-import { inDisplayOrder, STATUS_MEANINGS, statusGroup } from './status.js';
+import { inDisplayOrder, statusGroup } from './status.js';
 import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary } from './summary.js';
+import { requireTimeZone, zoneLabel } from './zone.js';
 
 /** How the HTML report is rendered. */
 export interface HtmlFormat {
@@ -16,6 +17,8 @@ export interface HtmlFormat {
   maxRows?: number;
   /** Shown in the footer. */
   version?: string;
+  /** Language of the page's texts and status names (values from the CSV and the API stay as they are). @default 'en' */
+  lang?: ReportLang;
 }
 
 const STYLE = `
@@ -99,7 +102,7 @@ var rows=Array.prototype.slice.call(document.querySelectorAll('#rows tbody tr'))
 var text=rows.map(function(r){return r.textContent.toLowerCase();});
 function apply(){var t=q.value.trim().toLowerCase(),st=s.value,n=0;
 for(var i=0;i<rows.length;i++){var ok=(!st||rows[i].getAttribute('data-status')===st)&&(!t||text[i].indexOf(t)!==-1);rows[i].hidden=!ok;if(ok)n++;}
-shown.textContent=n.toLocaleString('en-US');}
+shown.textContent=n.toLocaleString(document.documentElement.lang);}
 q.addEventListener('input',apply);s.addEventListener('change',apply);apply();
 })();`;
 
@@ -107,110 +110,141 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
 /** Nothing may load from anywhere; only this exact style sheet and script may apply (a missed escape could not run). */
 const CSP = `default-src 'none'; style-src 'sha256-${sha256(STYLE)}'; script-src 'sha256-${sha256(SCRIPT)}'; img-src data:; base-uri 'none'; form-action 'none'`;
 
-const fmt = (n: number): string => n.toLocaleString('en-US');
-const pct = (part: number, whole: number): string => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '–');
 const e = escapeHtml;
 
-/** The statuses with rows, in display order. */
+/** The texts of the page's language and number formatting in it. */
+interface Lang {
+  t: ReportTexts;
+  /** A whole number with the language's digit grouping (`1,234` / `1.234`). */
+  fmt: (n: number) => string;
+  /** A share with one decimal (`36.5%` / `36,5%`), or `–` when `whole` is 0. */
+  pct: (part: number, whole: number) => string;
+  /** A status as a person reads it. */
+  name: (status: string) => string;
+  duration: (ms: number) => string;
+}
+
+function lang(code: ReportLang): Lang {
+  const t = reportTexts(code);
+  const number = new Intl.NumberFormat(t.locale);
+  const percent = new Intl.NumberFormat(t.locale, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  return {
+    t,
+    fmt: (n) => number.format(n),
+    pct: (part, whole) => (whole > 0 ? percent.format(part / whole) : '–'),
+    name: (status) => statusName(t, status),
+    duration: (ms) => humanDuration(ms, t.units),
+  };
+}
+
+/** Statuses in display order: the documented ones, then any other API status by name. */
 function orderedStatuses(totals: Record<string, number>): string[] {
   return inDisplayOrder(Object.keys(totals).filter((s) => (totals[s] ?? 0) > 0));
 }
 
-function badge(status: string): string {
+function badge(status: string, l: Lang): string {
   // Colour classes exist only for the documented statuses; any other status gets the plain grey badge.
   const cls = Object.hasOwn(STATUS_COLORS, status) ? ` s-${status}` : '';
-  return `<span class="badge${cls}">${e(status)}</span>`;
+  return `<span class="badge${cls}">${e(l.name(status))}</span>`;
 }
 
-function cards(summary: ReportSummary): string {
+function cards(summary: ReportSummary, l: Lang): string {
+  const { t: x, fmt } = l;
   const g = summary.groups;
   const t = summary.totals;
-  const failedParts = ['failed', 'rejected', 'failed_to_send', 'unknown'].filter((s) => (t[s] ?? 0) > 0).map((s) => `${s.replace(/_/g, ' ')} ${fmt(t[s]!)}`);
-  const notSentParts = ['invalid', 'duplicate', 'suppressed', 'skipped', 'expired'].filter((s) => (t[s] ?? 0) > 0).map((s) => `${s} ${fmt(t[s]!)}`);
+  const failedParts = ['failed', 'rejected', 'failed_to_send', 'unknown'].filter((s) => (t[s] ?? 0) > 0).map((s) => `${l.name(s)} ${fmt(t[s]!)}`);
+  const notSentParts = ['invalid', 'duplicate', 'suppressed', 'skipped', 'expired'].filter((s) => (t[s] ?? 0) > 0).map((s) => `${l.name(s)} ${fmt(t[s]!)}`);
   const card = (cls: string, metric: string, value: number, label: string, shown: string, note: string): string =>
     `<div class="card ${cls}" data-metric="${metric}" data-value="${value}"><div class="label">${e(label)}</div><div class="value">${e(shown)}</div><div class="note">${e(note)}</div></div>`;
   const rate = summary.timings.achieved_rate_per_minute;
   const duration = summary.timings.duration_ms;
   return (
-    `<section class="cards" aria-label="Summary">` +
-    card('rows', 'rows', summary.rows, 'Rows', fmt(summary.rows), `${fmt(summary.accepted)} accepted by RK Connect`) +
+    `<section class="cards" aria-label="${e(x.summaryLabel)}">` +
+    card('rows', 'rows', summary.rows, x.rows, fmt(summary.rows), x.cardRowsNote(fmt(summary.accepted))) +
     card(
       'delivered',
       'delivered',
       g.delivered,
-      'Delivered',
+      x.groupNames.delivered,
       fmt(g.delivered),
-      summary.delivery_rate === null ? 'nothing accepted yet' : `${(summary.delivery_rate * 100).toFixed(1)}% of accepted`,
+      summary.delivery_rate === null ? x.nothingAcceptedYet : x.cardDeliveredNote(l.pct(summary.delivery_rate, 1)),
     ) +
-    card('failed', 'failed', g.failed, 'Failed', fmt(g.failed), failedParts.join(' · ') || 'none') +
-    card('in-progress', 'in_progress', g.in_progress, 'In progress', fmt(g.in_progress), 'pending, queued or sent') +
-    card('not-sent', 'not_sent', g.not_sent, 'Not sent', fmt(g.not_sent), notSentParts.join(' · ') || 'none') +
+    card('failed', 'failed', g.failed, x.groupNames.failed, fmt(g.failed), failedParts.join(' · ') || x.none) +
+    card('in-progress', 'in_progress', g.in_progress, x.groupNames.in_progress, fmt(g.in_progress), x.cardInProgressNote) +
+    card('not-sent', 'not_sent', g.not_sent, x.groupNames.not_sent, fmt(g.not_sent), notSentParts.join(' · ') || x.none) +
     card(
       'rate',
       'achieved_rate_per_minute',
       rate ?? 0,
-      'Send rate',
-      rate === null ? '–' : `${rate}/min`,
-      duration === null ? 'nothing sent yet' : `over ${formatDuration(duration)}`,
+      x.sendRate,
+      rate === null ? '–' : x.perMinute(new Intl.NumberFormat(x.locale, { maximumFractionDigits: 1 }).format(rate)),
+      duration === null ? x.nothingSentYet : x.over(l.duration(duration)),
     ) +
     `</section><div hidden data-metric="delivery_rate" data-value="${summary.delivery_rate ?? ''}"></div>`
   );
 }
 
-function breakdown(summary: ReportSummary): string {
+function breakdown(summary: ReportSummary, l: Lang): string {
+  const { t, fmt } = l;
   const statuses = orderedStatuses(summary.totals);
-  const slices = statuses.map((s) => ({ label: s, value: summary.totals[s]!, color: statusColor(s) }));
+  const slices = statuses.map((s) => ({ label: l.name(s), value: summary.totals[s]!, color: statusColor(s) }));
   const legend = statuses
     .map(
       (s) =>
-        `<tr data-status="${e(s)}" data-count="${summary.totals[s]}"><td>${swatch(statusColor(s))}${e(s)}</td>` +
-        `<td class="num">${fmt(summary.totals[s]!)}</td><td class="num">${pct(summary.totals[s]!, summary.rows)}</td></tr>`,
+        `<tr data-status="${e(s)}" data-count="${summary.totals[s]}"><td>${swatch(statusColor(s))}${e(l.name(s))}</td>` +
+        `<td class="num">${fmt(summary.totals[s]!)}</td><td class="num">${l.pct(summary.totals[s]!, summary.rows)}</td></tr>`,
     )
     .join('');
   return (
-    `<section class="panel"><h2>Status breakdown</h2><div class="breakdown">${donutChart(slices, 'rows')}` +
-    `<table class="legend"><thead><tr><th>Status</th><th class="num">Rows</th><th class="num">Share</th></tr></thead><tbody>${legend || '<tr><td colspan="3">No rows.</td></tr>'}</tbody></table>` +
+    `<section class="panel"><h2>${e(t.statusBreakdown)}</h2><div class="breakdown">${donutChart(slices, t.donutCenter, { fmt, pct: l.pct, label: t.statusBreakdownOf })}` +
+    `<table class="legend"><thead><tr><th>${e(t.status)}</th><th class="num">${e(t.rows)}</th><th class="num">${e(t.share)}</th></tr></thead><tbody>${legend || `<tr><td colspan="3">${e(t.noRows)}</td></tr>`}</tbody></table>` +
     `</div></section>`
   );
 }
 
-function timeline(summary: ReportSummary, formatTime: (ms: number) => string): string {
+function timeline(summary: ReportSummary, formatTime: (ms: number) => string, l: Lang): string {
+  const { t, fmt } = l;
   const { buckets, bucket_ms } = summary.timeline;
-  if (buckets.length === 0) return `<section class="panel"><h2>Sends over time</h2><p class="empty">Nothing has been sent yet.</p></section>`;
+  if (buckets.length === 0) return `<section class="panel"><h2>${e(t.sendsOverTime)}</h2><p class="empty">${e(t.nothingSentYetLong)}</p></section>`;
   const legend = (['delivered', 'failed', 'in_progress'] as const)
-    .map((k) => `<span>${swatch(GROUP_COLORS[k])}${k === 'in_progress' ? 'in progress' : k}</span>`)
+    .map((k) => `<span>${swatch(GROUP_COLORS[k])}${e(t.groupNames[k].toLowerCase())}</span>`)
     .join('');
   return (
-    `<section class="panel"><h2>Sends over time <span class="sub">(first attempts per ${e(formatDuration(bucket_ms))})</span></h2>` +
-    timelineChart(buckets, bucket_ms, formatTime) +
+    `<section class="panel"><h2>${e(t.sendsOverTime)} <span class="sub">${e(t.firstAttemptsPer(l.duration(bucket_ms)))}</span></h2>` +
+    timelineChart(buckets, bucket_ms, formatTime, {
+      label: t.sendsOverTime,
+      title: (from, to, b) => t.barTitle(from, to, fmt(b.delivered + b.failed + b.in_progress), fmt(b.delivered), fmt(b.failed), fmt(b.in_progress)),
+      fmt,
+    }) +
     `<div class="chart-legend">${legend}</div></section>`
   );
 }
 
-function failureReasons(summary: ReportSummary): string {
+function failureReasons(summary: ReportSummary, l: Lang): string {
+  const { t, fmt } = l;
   const reasons = summary.top_failure_reasons;
   const body = reasons
     .map(
       (r) =>
-        `<tr data-reason-count="${r.count}"><td>${e(r.reason)}${r.error_code ? ` <span class="mono">${e(r.error_code)}</span>` : ''}</td>` +
-        `<td>${badge(r.status)}</td><td class="num">${fmt(r.count)}</td><td class="share">${shareBar(r.share, statusColor(r.status))} <span class="count">${(r.share * 100).toFixed(1)}%</span></td>` +
+        `<tr data-reason-count="${r.count}"><td class="reason">${e(r.reason === 'other reasons' && r.error_code === null ? t.otherReasons : r.reason)}${r.error_code ? ` <span class="mono">${e(r.error_code)}</span>` : ''}</td>` +
+        `<td>${badge(r.status, l)}</td><td class="num">${fmt(r.count)}</td><td class="share">${shareBar(r.share, statusColor(r.status))} <span class="count">${l.pct(r.share, 1)}</span></td>` +
         `<td class="num">${r.example_line}</td></tr>`,
     )
     .join('');
   return (
-    `<section class="panel"><h2>Top failure reasons</h2>` +
+    `<section class="panel"><h2>${e(t.topFailureReasons)}</h2>` +
     (reasons.length === 0
-      ? `<p class="empty">No failures: every row was delivered, is on its way, or is waiting to be sent.</p>`
-      : `<table><thead><tr><th>Reason</th><th>Status</th><th class="num">Rows</th><th>Share of rows</th><th class="num">e.g. line</th></tr></thead><tbody>${body}</tbody></table>`) +
+      ? `<p class="empty">${e(t.noFailures)}</p>`
+      : `<table><thead><tr><th>${e(t.reason)}</th><th>${e(t.status)}</th><th class="num">${e(t.rows)}</th><th>${e(t.shareOfRows)}</th><th class="num">${e(t.exampleLine)}</th></tr></thead><tbody>${body}</tbody></table>`) +
     `</section>`
   );
 }
 
-function glossary(summary: ReportSummary): string {
+function glossary(summary: ReportSummary, l: Lang): string {
   const items = orderedStatuses(summary.totals)
-    .map((s) => `<dt>${badge(s)}</dt><dd>${e((STATUS_MEANINGS as Record<string, string>)[s] ?? 'Reported by RK Connect as is (not a documented status).')}</dd>`)
+    .map((s) => `<dt>${badge(s, l)}</dt><dd>${e(statusMeaning(l.t, s))}</dd>`)
     .join('');
-  return items ? `<section class="panel"><h2>What the statuses mean</h2><dl class="glossary">${items}</dl></section>` : '';
+  return items ? `<section class="panel"><h2>${e(l.t.glossaryHeading)}</h2><dl class="glossary">${items}</dl></section>` : '';
 }
 
 /**
@@ -220,17 +254,15 @@ function glossary(summary: ReportSummary): string {
  */
 export async function* htmlReport(source: ReportSource, format: HtmlFormat = {}): AsyncGenerator<string> {
   const campaign = await requireCampaign(source);
-  const zone = format.timeZone ?? 'UTC';
-  if (!IANAZone.isValidZone(zone)) {
-    throw new ReportError(`"${zone}" is not an IANA time zone.`, 'Use a name such as Asia/Jakarta, Asia/Makassar or UTC.');
-  }
+  const zone = requireTimeZone(format.timeZone ?? 'UTC');
+  const l = lang(format.lang ?? 'en');
+  const { t: x, fmt } = l;
   const maxRows = format.maxRows ?? 5000;
   const summary = await summariseRows(campaign, source.store.reportRows(source.campaignId), { displayName: source.name, secrets: source.secrets ?? [] });
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
   const plan = planColumns(first, source.columns, source.phoneColumn);
 
-  const zoneLabel = zone === 'UTC' ? 'UTC' : `${zone} (${DateTime.now().setZone(zone).toFormat('ZZ')})`;
-  const at = (ms: number, pattern = 'yyyy-LL-dd HH:mm:ss'): string => DateTime.fromMillis(ms, { zone }).toFormat(pattern);
+  const at = (ms: number, pattern = 'yyyy-LL-dd HH:mm:ss'): string => DateTime.fromMillis(ms, { zone, locale: x.locale }).toFormat(pattern);
   const atIso = (iso: string | null): string => {
     if (iso === null) return '';
     const dt = DateTime.fromISO(iso, { zone });
@@ -243,36 +275,36 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
   const t = summary.timings;
   const period =
     t.first_send_at && t.last_send_at
-      ? `${atIso(t.first_send_at)} → ${atIso(t.last_send_at)} (${formatDuration(t.duration_ms ?? 0)})`
-      : 'not sent yet';
+      ? `${atIso(t.first_send_at)} → ${atIso(t.last_send_at)} (${l.duration(t.duration_ms ?? 0)})`
+      : x.notSentYet;
   const notDelivered = summary.rows - summary.groups.delivered;
   const statusOptions = orderedStatuses(summary.totals)
     .filter((s) => statusGroup(s) !== 'delivered')
-    .map((s) => `<option value="${e(s)}">${e(s)} (${fmt(summary.totals[s]!)})</option>`)
+    .map((s) => `<option value="${e(s)}">${e(l.name(s))} (${fmt(summary.totals[s]!)})</option>`)
     .join('');
 
   yield (
-    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">` +
+    `<!doctype html>\n<html lang="${e(x.locale)}"><head><meta charset="utf-8">` +
     `<meta http-equiv="Content-Security-Policy" content="${CSP}">` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<meta name="generator" content="rk-broadcast">` +
-    `<title>${e(`${summary.campaign.name} · delivery report`)}</title><style>${STYLE}</style></head><body><main>` +
-    `<header class="top"><div><h1>${e(summary.campaign.name)}</h1><p class="sub">Delivery report · campaign <span class="mono">${e(summary.campaign.id)}</span></p></div>` +
-    `<div class="meta"><div>Sent <b>${e(period)}</b></div>` +
-    `<div>Planned <b>${e(t.planned_at ? atIso(t.planned_at) : '–')}</b> · statuses checked <b>${e(t.statuses_checked_at ? atIso(t.statuses_checked_at) : 'never')}</b></div>` +
-    `<div>Generated <b>${e(at(generatedAt))}</b> · times in <b>${e(zoneLabel)}</b></div></div></header>` +
-    cards(summary) +
-    `<div class="split">${breakdown(summary)}${failureReasons(summary)}</div>` +
-    timeline(summary, (ms) => at(ms, tickFormat)) +
-    `<section class="panel table-panel" data-not-delivered="${notDelivered}"><h2>Not delivered <span class="sub">(${fmt(notDelivered)} of ${fmt(summary.rows)} rows)</span></h2>` +
+    `<title>${e(`${summary.campaign.name} · ${x.titleSuffix}`)}</title><style>${STYLE}</style></head><body><main>` +
+    `<header class="top"><div><h1>${e(summary.campaign.name)}</h1><p class="sub">${e(x.deliveryReportCampaign)} <span class="mono">${e(summary.campaign.id)}</span></p></div>` +
+    `<div class="meta"><div>${e(x.sent)} <b>${e(period)}</b></div>` +
+    `<div>${e(x.planned)} <b>${e(t.planned_at ? atIso(t.planned_at) : '–')}</b> · ${e(x.statusesChecked)} <b>${e(t.statuses_checked_at ? atIso(t.statuses_checked_at) : x.never)}</b></div>` +
+    `<div>${e(x.generated)} <b>${e(at(generatedAt))}</b> · ${e(x.timesIn)} <b>${e(zoneLabel(zone))}</b></div></div></header>` +
+    cards(summary, l) +
+    `<div class="split">${breakdown(summary, l)}${failureReasons(summary, l)}</div>` +
+    timeline(summary, (ms) => at(ms, tickFormat), l) +
+    `<section class="panel table-panel" data-not-delivered="${notDelivered}"><h2>${e(x.notDelivered)} <span class="sub">${e(x.ofRows(fmt(notDelivered), fmt(summary.rows)))}</span></h2>` +
     (notDelivered === 0
-      ? `<p class="empty">Every row was delivered.</p>`
-      : `<div class="controls"><input id="q" type="search" placeholder="Search number, name, error…" aria-label="Search rows">` +
-        `<select id="status-filter" aria-label="Filter by status"><option value="">All statuses</option>${statusOptions}</select>` +
-        `<span class="count"><span id="shown">${fmt(Math.min(notDelivered, maxRows))}</span> shown</span></div>` +
-        `<div class="rows-wrap"><table id="rows"><thead><tr><th class="num">Line</th><th>Number</th>` +
+      ? `<p class="empty">${e(x.everyRowDelivered)}</p>`
+      : `<div class="controls"><input id="q" type="search" placeholder="${e(x.searchPlaceholder)}" aria-label="${e(x.searchLabel)}">` +
+        `<select id="status-filter" aria-label="${e(x.filterLabel)}"><option value="">${e(x.allStatuses)}</option>${statusOptions}</select>` +
+        `<span class="count"><span id="shown">${fmt(Math.min(notDelivered, maxRows))}</span> ${e(x.shown)}</span></div>` +
+        `<div class="rows-wrap"><table id="rows"><thead><tr><th class="num">${e(x.line)}</th><th>${e(x.number)}</th>` +
         plan.fields.map((f) => `<th>${e(f)}</th>`).join('') +
-        `<th>Status</th><th>Error</th><th>Sent at</th></tr></thead><tbody>`)
+        `<th>${e(x.status)}</th><th>${e(x.error)}</th><th>${e(x.sentAt)}</th></tr></thead><tbody>`)
   );
 
   let listed = 0;
@@ -287,7 +319,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
         `<tr data-status="${e(r.status)}" data-line="${r.line}"><td class="num">${r.line}</td>` +
         `<td class="mono">${e(r.recipient ?? r.original_number)}</td>` +
         plan.fields.map((f) => `<td>${e(r.fields[f] ?? '')}</td>`).join('') +
-        `<td>${badge(r.status)}</td>` +
+        `<td>${badge(r.status, l)}</td>` +
         `<td class="err"${r.error_code ? ` title="${e(r.error_code)}"` : ''}>${e(r.error_message ?? '')}</td>` +
         `<td class="mono when">${e(atIso(r.sent_at))}</td></tr>`;
       if (chunk.length >= 64 * 1024) {
@@ -303,11 +335,11 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
       ? ''
       : `</tbody></table></div>` +
         (capped
-          ? `<p class="note" data-capped="true">Showing the first ${fmt(listed)} of ${fmt(notDelivered)} rows that were not delivered. The CSV report lists every row: <span class="mono">rk-broadcast report CAMPAIGN --format csv</span>.</p>`
+          ? `<p class="note" data-capped="true">${e(x.capped(fmt(listed), fmt(notDelivered)))} <span class="mono">rk-broadcast report CAMPAIGN --format csv</span>.</p>`
           : '')) +
     `</section>` +
-    glossary(summary) +
-    `<footer>rk-broadcast${format.version ? ` ${e(format.version)}` : ''} · report schema ${REPORT_SCHEMA_VERSION} · one row per line of the recipient file, in file order</footer>` +
+    glossary(summary, l) +
+    `<footer>rk-broadcast${format.version ? ` ${e(format.version)}` : ''} · ${e(x.footer(REPORT_SCHEMA_VERSION))}</footer>` +
     `</main><script>${SCRIPT}</script></body></html>\n`
   );
 }

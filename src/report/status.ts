@@ -26,24 +26,6 @@ export const REPORT_STATUSES = [
 /** One of the documented report statuses (or, at run time, any API status kept verbatim). */
 export type ReportStatus = (typeof REPORT_STATUSES)[number];
 
-/** What each status means, for the HTML glossary and the docs. */
-export const STATUS_MEANINGS: Record<ReportStatus, string> = {
-  pending: 'Not sent yet (planned, or in flight when the report was made).',
-  queued: 'Accepted by RK Connect, waiting in its queue.',
-  sent: 'Sent by RK Connect to WhatsApp, not delivered yet.',
-  delivered: 'Delivered to the recipient’s phone.',
-  read: 'Delivered and read by the recipient.',
-  failed: 'RK Connect could not deliver it (reason in error_message).',
-  rejected: 'RK Connect refused the message for good (e.g. a number or device it does not accept).',
-  failed_to_send: 'Every attempt failed (server errors or timeouts); the last error is in error_message.',
-  unknown: 'Its fate is unknown: a crash left it in flight too long ago to resend safely, or RK Connect no longer knows its id.',
-  invalid: 'Never sent: the row is unusable (bad phone number, missing template variable).',
-  duplicate: 'Never sent: the same number appears on an earlier line.',
-  suppressed: 'Never sent: the number is on a suppression (opt-out) list.',
-  skipped: 'Never sent: the row was removed from the recipient file before it was sent (replan).',
-  expired: 'Never sent: the campaign deadline passed first.',
-};
-
 /** Statuses that count as delivered. */
 export const DELIVERED_STATUSES: readonly string[] = ['delivered', 'read'];
 

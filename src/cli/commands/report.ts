@@ -3,7 +3,7 @@ import { extname, relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { Campaign } from '../../config/campaign.js';
 import { EXIT } from '../../core/exit-codes.js';
-import { REPORT_FORMATS, type ReportFormat } from '../../report/formats.js';
+import { REPORT_FORMATS, REPORT_LANGS, type ReportFormat, type ReportLang } from '../../report/formats.js';
 import { RETRY_STATUSES } from '../../report/status.js';
 import type { FailedOnlyStats, ReportSource } from '../../report/index.js';
 import { defineCommand } from '../command.js';
@@ -22,6 +22,7 @@ interface ReportArgs {
   rawNumbers?: boolean;
   timezone?: string;
   maxRows?: number;
+  lang?: ReportLang;
   db?: string;
   quiet?: boolean;
 }
@@ -75,10 +76,10 @@ function outputError(error: unknown, out: string): unknown {
   return error;
 }
 
-/** `rk-broadcast report CAMPAIGN`: the delivery report as CSV, JSON or HTML, or the rows to send again. */
+/** `rk-broadcast report CAMPAIGN`: the delivery report as CSV, JSON, HTML or XLSX, or the rows to send again. */
 export const reportCommand = defineCommand<ReportArgs>({
   command: 'report <campaign>',
-  describe: 'Write the delivery report (csv, json or html), or the rows to retry with --failed-only',
+  describe: 'Write the delivery report (csv, json, html or xlsx), or the rows to retry with --failed-only',
   builder: (y: Argv) =>
     withDbFlag(
       y
@@ -93,8 +94,9 @@ export const reportCommand = defineCommand<ReportArgs>({
         .option('bom', { type: 'boolean', default: false, describe: 'Start the CSV with a UTF-8 byte order mark (Excel on Windows)' })
         .option('delimiter', { type: 'string', describe: 'CSV delimiter: "," (default) or ";" (spreadsheets in comma-decimal locales)' })
         .option('raw-numbers', { type: 'boolean', default: false, describe: 'CSV: write phone numbers plain instead of ="…" (for programs, not spreadsheets)' })
-        .option('timezone', { type: 'string', default: 'UTC', describe: 'HTML: time zone to show times in, e.g. Asia/Jakarta (CSV and JSON use UTC)' })
-        .option('max-rows', { type: 'number', default: 5000, describe: 'HTML: most not-delivered rows listed in the table' }),
+        .option('timezone', { type: 'string', default: 'UTC', describe: 'HTML, XLSX: time zone to show times in, e.g. Asia/Jakarta (CSV and JSON use UTC)' })
+        .option('max-rows', { type: 'number', default: 5000, describe: 'HTML: most not-delivered rows listed in the table' })
+        .option('lang', { choices: REPORT_LANGS, describe: 'HTML, XLSX: language of headings and status names, en or id (default: report.lang, else en)' }),
     )
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary on stderr' })
       .check((a) => {
@@ -116,7 +118,7 @@ export const reportCommand = defineCommand<ReportArgs>({
       import('../failure.js'),
       import('../run-view.js'),
     ]);
-    const { csvReport, failedOnlyCsv, htmlReport, jsonReport, ReportError, writeChunks, writeReportFile } = report;
+    const { chooseReportLang, csvReport, failedOnlyCsv, htmlReport, jsonReport, ReportError, writeChunks, writeReportFile, xlsxReport } = report;
     let secrets = secretsOf(io);
     const dbPath = resolveDbPath(args.db, io);
     if (!existsSync(dbPath)) {
@@ -136,8 +138,12 @@ export const reportCommand = defineCommand<ReportArgs>({
       if (args.out === undefined && format === 'html' && io.stdout.isTTY) {
         throw new InputError('An HTML report is a file to open in a browser, not something to print on a terminal.', 'Add --out report.html (or redirect: > report.html).');
       }
+      if (args.out === undefined && format === 'xlsx' && io.stdout.isTTY) {
+        throw new InputError('An XLSX report is a file to open in a spreadsheet, not something to print on a terminal.', 'Add --out report.xlsx (or redirect: > report.xlsx).');
+      }
       const { campaign, id } = await campaignFor(args.campaign, io, async (candidate) => (await store.getCampaign(candidate)) !== undefined);
       secrets = secretsOf(io, campaign);
+      const lang = chooseReportLang(args.lang, campaign?.report.lang);
       const source: ReportSource = {
         store,
         campaignId: id,
@@ -153,7 +159,9 @@ export const reportCommand = defineCommand<ReportArgs>({
           ? csvReport(source, { delimiter, bom: args.bom === true, protectNumbers: args.rawNumbers !== true })
           : format === 'json'
             ? jsonReport(source)
-            : htmlReport(source, { timeZone: args.timezone ?? 'UTC', maxRows: args.maxRows ?? 5000, version: packageVersion() });
+            : format === 'xlsx'
+              ? xlsxReport(source, { timeZone: args.timezone ?? 'UTC', lang, version: packageVersion() })
+              : htmlReport(source, { timeZone: args.timezone ?? 'UTC', maxRows: args.maxRows ?? 5000, version: packageVersion(), lang });
 
       const out = args.out === undefined ? undefined : resolve(io.cwd, args.out);
       if (out === undefined) {
