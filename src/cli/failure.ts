@@ -6,6 +6,7 @@ import { CampaignLockedError } from '../pipeline/run.js';
 import { PlanChangedError, PlanInputError } from '../plan/planner.js';
 import { TemplateError } from '../render/template.js';
 import { MediaError } from '../rk/media.js';
+import { isStoreError } from '../store/errors.js';
 import { errLine, outLine, type CliIo } from './io.js';
 
 /** A flag combination or value that cannot work; reported as bad input (exit 2). */
@@ -21,7 +22,7 @@ export class InputError extends Error {
 
 /** What a failed command prints, in human or JSON form. */
 export interface CliFailure {
-  /** `auth`, `quota`, `validation`, ... for API errors; `config`, `media`, `input` or `internal` otherwise. */
+  /** `auth`, `quota`, `validation`, ... for API errors; `config`, `media`, `input`, `store` or `internal` otherwise. */
   kind: string;
   /** The API's code, verbatim, when there was one. */
   code: string | null;
@@ -77,6 +78,11 @@ export function describeFailure(error: unknown): CliFailure {
       hint: 'Wait for it to finish (rk-broadcast status CAMPAIGN shows progress). If that process is gone, its lock is taken over automatically about a minute after its last heartbeat.',
       exitCode: EXIT.locked,
     };
+  }
+  if (isStoreError(error)) {
+    // `code` is the taxonomy's kind (FULL, BUSY, CORRUPT, ...), documented with exit codes 10 and 11.
+    const exitCode = error.temporary ? EXIT.storeUnavailable : EXIT.storeUnusable;
+    return { kind: 'store', code: error.kind.toUpperCase(), message: error.message, hint: error.hint, exitCode };
   }
   if (error instanceof InputError) {
     return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };

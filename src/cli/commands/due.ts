@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { openLogFile } from '../log-file.js';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -89,7 +89,7 @@ export const dueCommand = defineCommand<DueArgs>({
     const verbosity: Verbosity = args.quiet ? 'quiet' : args.verbose ? 'verbose' : 'normal';
     // Several campaigns at once: log lines prefixed with the campaign id (no progress bars fighting each other).
     const mode = chooseMode(io, args.json === true) === 'json' ? 'json' : 'log';
-    const logFile = args.logFile ? createWriteStream(args.logFile, { flags: 'a', mode: 0o600 }) : undefined;
+    const logFile = args.logFile ? openLogFile(args.logFile, (text) => io.stderr.write(text + '\n')) : undefined;
     const outputFor = (forIo: CliIo): EventOutput => new EventOutput(forIo, mode, verbosity, logFile ? { logFile } : {});
     const main = outputFor(io);
     const signals = installStopSignals(main);

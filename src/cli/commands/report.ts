@@ -18,6 +18,7 @@ import {
   type ReportFormat,
   type ReportSource,
 } from '../../report/index.js';
+import { isStoreError } from '../../store/errors.js';
 import { defineCommand } from '../command.js';
 import { openStore, resolveDbPath } from '../context.js';
 import { describeFailure, InputError, printFailure } from '../failure.js';
@@ -81,11 +82,37 @@ async function campaignFor(arg: string, io: CliIo, exists: (id: string) => Promi
 
 /** Turns a failure to write `--out` into bad input that names the file. */
 function outputError(error: unknown, out: string): unknown {
+  if (isStoreError(error)) return error; // reading the database failed, not writing the file
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && ['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENOSPC'].includes(code)) {
     return new InputError(`Cannot write the report to ${out} (${code}).`, 'Choose another --out path, one you can write to.');
   }
   return error;
+}
+
+/**
+ * Writes the report file; SIGINT or SIGTERM meanwhile stops it and removes its temporary file (resolving to the
+ * signal's name) instead of killing the process with the file left behind.
+ */
+async function writeUnlessStopped(chunks: AsyncIterable<string>, out: string): Promise<NodeJS.Signals | undefined> {
+  const stop = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received = signal;
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await writeReportFile(chunks, out, { signal: stop.signal });
+    return undefined;
+  } catch (error) {
+    if (received) return received;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** `rk-broadcast report CAMPAIGN`: the delivery report as CSV, JSON or HTML, or the rows to send again. */
@@ -131,7 +158,15 @@ export const reportCommand = defineCommand<ReportArgs>({
       );
       return EXIT.invalidInput;
     }
-    const store = openStore(args.db, io);
+    let store: ReturnType<typeof openStore>;
+    try {
+      // Read-only: a report never changes the database, so it works on a read-only disk or another user's file.
+      store = openStore(args.db, io, { readOnly: true });
+    } catch (error) {
+      const failure = describeFailure(error);
+      printFailure(io, 'report', failure, { json: false, secrets });
+      return failure.exitCode;
+    }
     try {
       const format: ReportFormat = args.failedOnly ? 'csv' : chooseFormat(args);
       const delimiter = parseDelimiter(args.delimiter);
@@ -166,9 +201,13 @@ export const reportCommand = defineCommand<ReportArgs>({
           if ((error as { code?: unknown }).code !== 'EPIPE') throw error;
         }
       } else {
-        await writeReportFile(chunks, out).catch((error: unknown) => {
+        const signal = await writeUnlessStopped(chunks, out).catch((error: unknown) => {
           throw outputError(error, args.out!);
         });
+        if (signal) {
+          errLine(io, `rk-broadcast report: stopped by ${signal}; ${args.out} was not written (nothing half-written is left behind).`);
+          return EXIT.interrupted;
+        }
       }
 
       if (!args.quiet) {

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { openLogFile } from '../log-file.js';
 import { relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { loadCampaign, type Campaign } from '../../config/campaign.js';
@@ -62,7 +62,7 @@ export function withCommonFlags(y: Argv): Argv {
 /** Builds the output for a command from its flags. */
 export function outputFor(args: { json?: boolean; quiet?: boolean; verbose?: boolean; logFile?: string }, io: CliIo): EventOutput {
   const verbosity: Verbosity = args.quiet ? 'quiet' : args.verbose ? 'verbose' : 'normal';
-  const logFile = args.logFile ? createWriteStream(args.logFile, { flags: 'a', mode: 0o600 }) : undefined;
+  const logFile = args.logFile ? openLogFile(args.logFile, (text) => io.stderr.write(text + '\n')) : undefined;
   return new EventOutput(io, chooseMode(io, args.json === true), verbosity, logFile ? { logFile } : {});
 }
 
