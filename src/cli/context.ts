@@ -16,9 +16,18 @@ export function resolveDbPath(flag: string | undefined, io: { env: Env; cwd: str
   return isAbsolute(chosen) ? chosen : join(io.cwd, chosen);
 }
 
-/** Opens the state database named by the flags and environment (created 0600 if missing). */
-export function openStore(flag: string | undefined, io: CliIo): SqliteStore {
-  return new SqliteStore(resolveDbPath(flag, io), io.env.RK_DB_DURABILITY === 'full' ? { durability: 'full' } : {});
+/**
+ * Opens the state database named by the flags and environment: to write (created 0600 if missing, migrated), or
+ * with `readOnly` (status, list, report) without changing anything. `RK_DB_BUSY_TIMEOUT_MS` bounds the wait for
+ * another process's lock (default 5000). Throws StoreError.
+ */
+export function openStore(flag: string | undefined, io: CliIo, options: { readOnly?: boolean } = {}): SqliteStore {
+  const busyTimeoutMs = positiveInt(io.env.RK_DB_BUSY_TIMEOUT_MS);
+  return new SqliteStore(resolveDbPath(flag, io), {
+    ...(io.env.RK_DB_DURABILITY === 'full' ? { durability: 'full' } : {}),
+    ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
+    ...(options.readOnly ? { readOnly: true } : {}),
+  });
 }
 
 /**

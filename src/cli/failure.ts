@@ -10,6 +10,7 @@ import { ScheduleRefusedError } from '../schedule/gate.js';
 import { MediaError } from '../rk/media.js';
 import { InputError } from './input-error.js';
 import { errLine, outLine, type CliIo } from './io.js';
+import { isStoreError } from '../store/errors.js';
 
 export { InputError };
 
@@ -80,6 +81,11 @@ export function describeFailure(error: unknown): CliFailure {
       hint: 'Wait for it to finish (rk-broadcast status CAMPAIGN shows progress). If that process is gone, its lock is taken over automatically about a minute after its last heartbeat.',
       exitCode: EXIT.locked,
     };
+  }
+  if (isStoreError(error)) {
+    // `code` is the taxonomy's kind (FULL, BUSY, CORRUPT, ...), documented with exit codes 10 and 11.
+    const exitCode = error.temporary ? EXIT.storeUnavailable : EXIT.storeUnusable;
+    return { kind: 'store', code: error.kind.toUpperCase(), message: error.message, hint: error.hint, exitCode };
   }
   if (error instanceof InputError) {
     return { kind: 'input', code: null, message: error.message, hint: error.hint, exitCode: EXIT.invalidInput };

@@ -1,9 +1,9 @@
-import { createWriteStream } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../core/duration.js';
 import { safeText } from '../core/text.js';
 import type { OutputFlags } from './flags.js';
 import type { CliIo } from './io.js';
+import { openLogFile as openSafeLogFile } from './log-file.js';
 
 // JSON.stringify escapes C0 controls itself; C1 controls and bidi overrides are escaped too (the same JSON value).
 const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
@@ -148,13 +148,16 @@ export function verbosityOf(args: OutputFlags): Verbosity {
   return args.quiet ? 'quiet' : args.verbose ? 'verbose' : 'normal';
 }
 
-/** Opens `--log-file` for appending (created 0600), or undefined without the flag. */
-export function openLogFile(path: string | undefined): NodeJS.WritableStream | undefined {
-  return path ? createWriteStream(path, { flags: 'a', mode: 0o600 }) : undefined;
+/**
+ * Opens `--log-file` for appending (0600, tightened if looser), or undefined without the flag. A log that cannot be
+ * written (disk full) warns once on stderr and stops logging; it never stops the command.
+ */
+export function openLogFile(path: string | undefined, io: CliIo): NodeJS.WritableStream | undefined {
+  return path ? openSafeLogFile(path, (text) => io.stderr.write(text + '\n')) : undefined;
 }
 
 /** Builds the output for a command from its flags. */
 export function outputFor(args: OutputFlags, io: CliIo): EventOutput {
-  const logFile = openLogFile(args.logFile);
+  const logFile = openLogFile(args.logFile, io);
   return new EventOutput(io, chooseMode(io, args.json === true), verbosityOf(args), logFile ? { logFile } : {});
 }

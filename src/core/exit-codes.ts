@@ -23,6 +23,10 @@ export const EXIT = {
   scheduleRefused: 8,
   /** Some messages could not be sent after all retries (failed_to_send) or are unknown. */
   incomplete: 9,
+  /** The state database is unavailable for now (disk full, locked past the busy timeout, read-only); state kept, run again. */
+  storeUnavailable: 10,
+  /** The state database cannot be used (damaged, not a database, a directory, from a newer version). */
+  storeUnusable: 11,
   /** The API asked (429 Retry-After) to pause longer than RK_MAX_RATE_LIMIT_PAUSE. State is kept; run again later. */
   rateLimitPause: 12,
   /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */

@@ -125,9 +125,13 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
   if (!lease.acquired) throw new CampaignLockedError(lease.holder);
   let lostLease = false;
   const heartbeat = setInterval(() => {
-    void store.heartbeat(campaign.id, owner, clock.now()).then((held) => {
-      lostLease ||= !held;
-    });
+    void store.heartbeat(campaign.id, owner, clock.now()).then(
+      (held) => {
+        lostLease ||= !held;
+      },
+      // A failed heartbeat (disk full, locked) is tried again next tick; the send path meets the same failure and stops.
+      () => undefined,
+    );
   }, options.heartbeatMs ?? 10_000);
   heartbeat.unref();
   let stopWatching: (() => Promise<void>) | undefined;

@@ -230,6 +230,20 @@ export async function ensurePlan(
   prepared: PreparedCampaign,
   options: { projectId: string; replan: boolean },
 ): Promise<PlanSummary | null> {
+  // The store may tune itself for the plan's bulk writes; the send path after it gets the steady settings back.
+  deps.store.beginBulkWrite?.();
+  try {
+    return await writePlan(deps, prepared, options);
+  } finally {
+    deps.store.endBulkWrite?.();
+  }
+}
+
+async function writePlan(
+  deps: PlanDeps,
+  prepared: PreparedCampaign,
+  options: { projectId: string; replan: boolean },
+): Promise<PlanSummary | null> {
   const { store, clock, emit } = deps;
   const { campaign } = prepared;
   const record = await store.ensureCampaign({

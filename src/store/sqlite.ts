@@ -1,8 +1,7 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { storeErrorFrom, translateStoreErrors } from './errors.js';
+import { BULK_WAL_AUTOCHECKPOINT, openDatabase, WAL_AUTOCHECKPOINT } from './open.js';
 import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, UNCERTAIN_AFTER_CRASH, type RowReason } from '../core/reasons.js';
-import { MIGRATIONS } from './schema.js';
 import {
   MESSAGE_STATES,
   TransitionError,
@@ -34,8 +33,14 @@ export interface SqliteStoreOptions {
    * @default 'normal'
    */
   durability?: Durability;
-  /** @default 5000 */
+  /** How long to wait for another process's lock before failing with a `busy` StoreError. @default 5000 */
   busyTimeoutMs?: number;
+  /**
+   * Open to read only (`status`, `list`, `report`): the file is never created, chmod-ed, migrated or written, so a
+   * database on a read-only disk or owned by another user can still be read.
+   * @default false
+   */
+  readOnly?: boolean;
 }
 
 /** A slot with no answer after this long is counted as answered then (its process died or timed out). */
@@ -109,57 +114,60 @@ function toCampaign(row: CampaignRow): CampaignRecord {
   };
 }
 
-/** Creates the database file with mode 0600 before SQLite opens it, so no other user can ever read it. */
-function createPrivateFile(path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-  chmodSync(path, 0o600);
-}
-
 /**
  * The SQLite implementation of `Store` (better-sqlite3). Every statement is prepared once; every state
  * transition is a guarded `UPDATE ... WHERE id = ? AND state = ?` in a transaction, checked for one changed row.
+ * Every storage failure of every method (disk full mid-send, a lock held too long, a damaged file) is thrown as a
+ * `StoreError` (see errors.ts); other errors (a guarded transition that failed, a bug) are thrown as they are.
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   /** Every statement, prepared once. */
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
+  /** Opened with `readOnly`. */
+  readonly readOnly: boolean;
+  private readonly busyTimeoutMs: number;
+  /** Bulk-write phases in progress (see `beginBulkWrite`). */
+  private bulkWrites = 0;
 
-  /** Opens (creating 0600 if needed) and migrates the database at `path`. */
+  // Storage failures are translated at this boundary, for every method (including ones added later): only the
+  // store knows the file and whether it was opened to write, and every caller (CLI, bench, tests) gets the same
+  // typed error instead of SQLite's codes.
+  static {
+    translateStoreErrors(SqliteStore.prototype, (store, error) =>
+      storeErrorFrom(error, { path: store.path, writing: !store.readOnly, busyTimeoutMs: store.busyTimeoutMs }),
+    );
+  }
+
+  /** Opens the database at `path`: when writing, creates it (mode 0600) if missing and migrates it. */
   constructor(
     readonly path: string,
     options: SqliteStoreOptions = {},
   ) {
-    if (path !== ':memory:') createPrivateFile(path);
-    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('foreign_keys = ON');
-    // 32 MiB of page cache: the request-id index of a million-row plan is written in hash order.
-    this.db.pragma('cache_size = -32000');
-    // Checkpoint the WAL every ~40 MB instead of every 4 MB: a million-row plan fsyncs ten times, not a hundred.
-    this.db.pragma('wal_autocheckpoint = 10000');
-    this.migrate();
-    for (const suffix of ['-wal', '-shm']) {
-      if (path !== ':memory:' && existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
-    }
+    this.readOnly = options.readOnly === true;
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.db = openDatabase(path, { readOnly: this.readOnly, durability: options.durability ?? 'normal', busyTimeoutMs: this.busyTimeoutMs });
     this.stmt = this.prepare();
   }
 
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(
-        `${this.path} was written by a newer rk-broadcast (schema ${version}, this version knows ${MIGRATIONS.length}). Upgrade rk-broadcast.`,
-      );
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        // Another process opening the same new file may have migrated it since `version` was read.
-        if ((this.db.pragma('user_version', { simple: true }) as number) > v) return;
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+  /**
+   * Tunes the connection for writing a large plan: the WAL is checkpointed every ~40 MB instead of ~4 MB. Until
+   * `endBulkWrite`, which restores the small interval for the send path so a long send needs little free disk.
+   * Calls may nest (campaigns planned side by side in one process).
+   */
+  beginBulkWrite(): void {
+    if (this.bulkWrites++ === 0 && !this.readOnly) this.db.pragma(`wal_autocheckpoint = ${BULK_WAL_AUTOCHECKPOINT}`);
+  }
+
+  /** Ends a `beginBulkWrite` phase; after the last one, checkpoints the plan's log so its file shrinks back. */
+  endBulkWrite(): void {
+    if (this.bulkWrites === 0 || --this.bulkWrites > 0 || this.readOnly) return;
+    this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT}`);
+    try {
+      // Passive: never waits for readers. The next commit after it restarts the log and cuts it to journal_size_limit.
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Best effort (busy, or no room to grow the file): the next automatic checkpoint tries again.
     }
   }
 

@@ -313,5 +313,12 @@ export interface Store {
   /** Marks a slot's request answered (or failed) at `now`: it stays counted for 60 s from then. */
   releaseSendSlot(slot: number, now: number): Promise<void>;
 
+  /**
+   * Optional tuning around a bulk write (a large plan): a store may trade disk for speed between the two calls and
+   * must restore its steady-state settings at `endBulkWrite`. Calls may nest.
+   */
+  beginBulkWrite?(): void;
+  endBulkWrite?(): void;
+
   close(): Promise<void>;
 }

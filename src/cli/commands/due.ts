@@ -56,7 +56,7 @@ export const dueCommand = defineCommand<DueArgs>({
       ]);
     // Several campaigns at once: log lines prefixed with the campaign id (no progress bars fighting each other).
     const mode = out.chooseMode(io, args.json === true) === 'json' ? 'json' : 'log';
-    const logFile = out.openLogFile(args.logFile);
+    const logFile = out.openLogFile(args.logFile, io);
     const outputFor = (forIo: CliIo): EventOutput => new out.EventOutput(forIo, mode, out.verbosityOf(args), logFile ? { logFile } : {});
     const main = outputFor(io);
     const signals = installStopSignals(

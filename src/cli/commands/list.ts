@@ -38,7 +38,7 @@ export const listCommand = defineCommand<ListArgs>({
         else errLine(io, `No campaigns yet: ${relative(io.cwd, dbPath) || dbPath} does not exist (it is created by the first run).`);
         return EXIT.ok;
       }
-      store = openStore(args.db, io);
+      store = openStore(args.db, io, { readOnly: true });
       const now = systemClock.now();
       const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now)));
       if (args.json) {

@@ -10,6 +10,7 @@ import { defineCommand } from '../command.js';
 import { withDbFlag } from '../flags.js';
 import { InputError } from '../input-error.js';
 import { errLine, type CliIo } from '../io.js';
+import { installStopSignals } from '../signals.js';
 
 /** Flags of `rk-broadcast report`. */
 interface ReportArgs {
@@ -68,7 +69,8 @@ async function campaignFor(arg: string, io: CliIo, exists: (id: string) => Promi
 }
 
 /** Turns a failure to write `--out` into bad input that names the file. */
-function outputError(error: unknown, out: string): unknown {
+function outputError(error: unknown, out: string, isStoreError: (e: unknown) => boolean): unknown {
+  if (isStoreError(error)) return error; // reading the database failed, not writing the file
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && ['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENOSPC'].includes(code)) {
     return new InputError(`Cannot write the report to ${out} (${code}).`, 'Choose another --out path, one you can write to.');
@@ -110,13 +112,14 @@ export const reportCommand = defineCommand<ReportArgs>({
       .example('$0 report campaigns/promo.yaml --failed-only --out retry.csv', 'Recipients for a follow-up campaign'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ redact }, report, { secretsOf }, { openStore, resolveDbPath }, { describeFailure, printFailure }, { formatTotals }] = await Promise.all([
+    const [{ redact }, report, { secretsOf }, { openStore, resolveDbPath }, { describeFailure, printFailure }, { formatTotals }, { isStoreError }] = await Promise.all([
       import('../../config/env.js'),
       import('../../report/index.js'),
       import('../campaign.js'),
       import('../context.js'),
       import('../failure.js'),
       import('../run-view.js'),
+      import('../../store/errors.js'),
     ]);
     const { chooseReportLang, csvReport, failedOnlyCsv, htmlReport, jsonReport, ReportError, writeChunks, writeReportFile, xlsxReport } = report;
     let secrets = secretsOf(io);
@@ -131,7 +134,15 @@ export const reportCommand = defineCommand<ReportArgs>({
       );
       return EXIT.invalidInput;
     }
-    const store = openStore(args.db, io);
+    let store: ReturnType<typeof openStore>;
+    try {
+      // Read-only: a report never changes the database, so it works on a read-only disk or another user's file.
+      store = openStore(args.db, io, { readOnly: true });
+    } catch (error) {
+      const failure = describeFailure(error);
+      printFailure(io, 'report', failure, { json: false, secrets });
+      return failure.exitCode;
+    }
     try {
       const format: ReportFormat = args.failedOnly ? 'csv' : chooseFormat(args);
       const delimiter = parseDelimiter(args.delimiter);
@@ -172,9 +183,20 @@ export const reportCommand = defineCommand<ReportArgs>({
           if ((error as { code?: unknown }).code !== 'EPIPE') throw error;
         }
       } else {
-        await writeReportFile(chunks, out).catch((error: unknown) => {
-          throw outputError(error, args.out!);
-        });
+        // SIGINT/SIGTERM while writing stops it and removes the temporary file instead of leaving it behind.
+        const signals = installStopSignals(() => undefined);
+        try {
+          await writeReportFile(chunks, out, { signal: signals.stop.signal }).catch((error: unknown) => {
+            if (signals.stop.signal.aborted) return;
+            throw outputError(error, args.out!, isStoreError);
+          });
+        } finally {
+          signals.dispose();
+        }
+        if (signals.stop.signal.aborted) {
+          errLine(io, `rk-broadcast report: stopped by a signal; ${args.out} was not written (nothing half-written is left behind).`);
+          return EXIT.interrupted;
+        }
       }
 
       if (!args.quiet) {

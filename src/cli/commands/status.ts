@@ -34,7 +34,7 @@ export const statusCommand = defineCommand<StatusArgs>({
     try {
       const id = await overviews.campaignIdOf(args.campaign, io);
       const dbPath = resolveDbPath(args.db, io);
-      const record = existsSync(dbPath) ? await (store = openStore(args.db, io)).getCampaign(id) : undefined;
+      const record = existsSync(dbPath) ? await (store = openStore(args.db, io, { readOnly: true })).getCampaign(id) : undefined;
       if (!record) {
         throw new InputError(
           `No campaign "${id}" in ${relative(io.cwd, dbPath) || dbPath}: it has not been run with this database yet.`,

@@ -92,7 +92,7 @@ async function quotaUsageIfKnown(campaign: Campaign, dbFlag: string | undefined,
   } catch {
     return undefined;
   }
-  const store = new SqliteStore(path);
+  const store = new SqliteStore(path, { readOnly: true });
   try {
     return await new MonthlyQuota(store, systemClock, projectId, quotaSettingsFor(io.env, campaign)).usage();
   } finally {
