@@ -25,7 +25,7 @@ function loadedBy(args: string[]): { files: string[]; stdout: string } {
 const HEAVY_PACKAGES = ['better-sqlite3', 'undici', 'zod', 'handlebars', 'luxon', 'csv-parse', 'csv-stringify', 'yaml', 'dotenv', 'cli-progress', 'p-queue', 'bottleneck', 'libphonenumber-js', 'file-type'];
 
 /** The only compiled modules start-up may load: the CLI's definitions and the small constants they show. */
-const START_UP_MODULES = /^dist\/(cli\/(main|command|flags|input-error|io|signals|emulator-run|commands\/[a-z-]+)|core\/(exit-codes|duration)|report\/(formats|status)|rk\/types)\.js$/;
+const START_UP_MODULES = /^dist\/(cli\/(main|command|flags|input-error|io|signals|emulator-run|commands\/[a-z-]+)|core\/(exit-codes|duration|text)|report\/(formats|status)|rk\/types)\.js$/;
 
 describe('start-up loads command definitions only', () => {
   for (const args of [['--version'], ['--help'], ['run', '--help'], ['report', '--help']]) {
