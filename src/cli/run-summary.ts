@@ -52,6 +52,7 @@ export function printSummary(
   const error = send?.error;
   switch (send?.reason) {
     case 'auth':
+    case 'rate_limit_pause':
       lines.push(`Stopped: ${error?.message ?? send.reason}`, `  ${error?.hint ?? ''}`, `  Then resume with: ${resume}`);
       break;
     case 'quota':

@@ -14,6 +14,8 @@ export interface StopSignals {
   stop: AbortController;
   /** Aborted by the second: cancel what is in flight (every commit is atomic, so the state stays consistent). */
   abort: AbortController;
+  /** The first signal received, if any (for messages such as `stopped by SIGTERM`). */
+  readonly received: NodeJS.Signals | undefined;
   dispose: () => void;
 }
 
@@ -29,7 +31,9 @@ export function installStopSignals(
 ): StopSignals {
   const stop = new AbortController();
   const abort = new AbortController();
+  let received: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
+    received ??= signal;
     if (!stop.signal.aborted) {
       if (messages.stopping) say(`\nReceived ${signal}: ${messages.stopping}`);
       stop.abort();
@@ -45,6 +49,9 @@ export function installStopSignals(
   return {
     stop,
     abort,
+    get received() {
+      return received;
+    },
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

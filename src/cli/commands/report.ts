@@ -194,7 +194,7 @@ export const reportCommand = defineCommand<ReportArgs>({
           signals.dispose();
         }
         if (signals.stop.signal.aborted) {
-          errLine(io, `rk-broadcast report: stopped by a signal; ${args.out} was not written (nothing half-written is left behind).`);
+          errLine(io, `rk-broadcast report: stopped by ${signals.received ?? 'a signal'}; ${args.out} was not written (nothing half-written is left behind).`);
           return EXIT.interrupted;
         }
       }
