@@ -40,9 +40,6 @@ export interface Slice {
   color: string;
 }
 
-const enFmt = (n: number): string => n.toLocaleString('en-US');
-const enPct = (part: number, whole: number): string => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '0%');
-
 /** How a chart writes numbers and its accessible label (the report's language). */
 export interface DonutTexts {
   fmt: (n: number) => string;
@@ -52,11 +49,7 @@ export interface DonutTexts {
 }
 
 /** A donut chart of `slices` with the total in its middle. */
-export function donutChart(
-  slices: readonly Slice[],
-  centerLabel: string,
-  texts: DonutTexts = { fmt: enFmt, pct: enPct, label: (total) => `Status breakdown of ${total} rows` },
-): string {
+export function donutChart(slices: readonly Slice[], centerLabel: string, texts: DonutTexts): string {
   const { fmt, pct } = texts;
   const total = slices.reduce((n, s) => n + s.value, 0);
   const r = 80;
@@ -101,19 +94,12 @@ export interface TimelineTexts {
   fmt: (n: number) => string;
 }
 
-const EN_TIMELINE: TimelineTexts = {
-  label: 'Sends over time',
-  title: (from, to, b) =>
-    `${from} – ${to}: ${enFmt(b.delivered + b.failed + b.in_progress)} sent (${enFmt(b.delivered)} delivered, ${enFmt(b.failed)} failed, ${enFmt(b.in_progress)} in progress)`,
-  fmt: enFmt,
-};
-
 /** A stacked column chart of sends per time bucket: delivered, failed and still in progress. */
 export function timelineChart(
   buckets: readonly TimeBucket[],
   bucketMs: number,
   formatTime: (ms: number) => string,
-  texts: TimelineTexts = EN_TIMELINE,
+  texts: TimelineTexts,
 ): string {
   const fmt = texts.fmt;
   const width = 960;

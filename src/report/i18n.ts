@@ -328,11 +328,6 @@ export function reportTexts(lang: ReportLang = 'en'): ReportTexts {
   return TEXTS[lang];
 }
 
-/** True for one of `REPORT_LANGS`. */
-export function isReportLang(value: unknown): value is ReportLang {
-  return typeof value === 'string' && (REPORT_LANGS as readonly string[]).includes(value);
-}
-
 /** The report's language: the `--lang` flag, else the campaign's `report.lang`, else English. */
 export function chooseReportLang(flag: ReportLang | undefined, campaign: ReportLang | undefined): ReportLang {
   return flag ?? campaign ?? 'en';

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 
 export { csvReport, failedOnlyCsv, type CsvFormat, type FailedOnlyStats } from './csv.js';
 export { htmlReport, HTML_CONTENT_SECURITY_POLICY, type HtmlFormat } from './html.js';
-export { chooseReportLang, humanDuration, isReportLang, REPORT_LANGS, reportTexts, STATUS_MEANINGS, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
+export { chooseReportLang, humanDuration, REPORT_LANGS, reportTexts, STATUS_MEANINGS, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
 export { jsonReport, jsonHead, type JsonReportHead } from './json.js';
 export { ReportError, planColumns, toRecord, isoFromApi, isoFromMs, LEADING_COLUMNS, TRAILING_COLUMNS, type ColumnPlan, type ReportRecord } from './record.js';
 export { requireCampaign, type ReportSource } from './source.js';

@@ -9,7 +9,6 @@ import { IANAZone } from 'luxon';
 import { reportTexts, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
 import { LEADING_COLUMNS, peekFirst, planColumns, toRecord, TRAILING_COLUMNS, type ColumnPlan, type ReportRecord } from './record.js';
 import { requireCampaign, type ReportSource } from './source.js';
-import { needsTextProtection } from './spreadsheet.js';
 import { REPORT_STATUSES } from './status.js';
 import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary } from './summary.js';
 import { requireTimeZone, zoneLabel } from './zone.js';
@@ -52,12 +51,12 @@ export function wallClockDate(zone: string): (ms: number) => Date {
 }
 
 /**
- * A CSV value as a cell: a plain whole number (no sign, no leading zero, at most 11 digits: what the CSV report
- * also leaves as a number) becomes a number cell so amounts add up; anything else, phone numbers always, is text.
+ * A CSV value as a cell: a plain whole number (no sign, no leading zero, at most 11 digits, so a number the CSV
+ * report also leaves unprotected: see `needsTextProtection`) becomes a number cell so amounts add up; anything
+ * else, and the phone column always, is text.
  */
 function fieldCell(value: string, isPhone: boolean): string | number {
-  if (!isPhone && /^(?:0|[1-9]\d{0,10})$/.test(value) && !needsTextProtection(value, false)) return Number(value);
-  return value;
+  return !isPhone && /^(?:0|[1-9]\d{0,10})$/.test(value) ? Number(value) : value;
 }
 
 type CellValue = string | number | Date | null;
@@ -126,8 +125,6 @@ async function catchUp(sink: Sink | undefined): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
-
-const BOLD = { bold: true } as const;
 
 /** Sheet 1: what the campaign did, in the report's language, with real numbers and dates. */
 function writeSummary(
@@ -238,7 +235,7 @@ export async function* xlsxReport(source: ReportSource, format: XlsxFormat = {})
     const styles = headers.map((h) => (dateColumns.has(h) ? dated : plain));
     sheet.columns = headers.map((h, i) => ({ width: widthOf(h), style: styles[i]! }));
     const header = sheet.addRow(headers.map(textCell));
-    header.font = BOLD;
+    header.font = { bold: true };
     header.commit();
     const sink = worksheetSink(sheet);
     let rows = 0;
