@@ -233,7 +233,8 @@ export class PostgresStore implements Store {
   readonly target: string;
   readonly schema: string;
   readonly readOnly: boolean;
-  private readonly password: string | undefined;
+  /** `#`-private: util.inspect and loggers that print the store do not see it. */
+  readonly #password: string | undefined;
   private readonly statementTimeoutMs: number;
   private readonly pool: pg.Pool;
   private readonly t: { campaigns: string; messages: string; leases: string; slots: string; migrations: string };
@@ -249,7 +250,8 @@ export class PostgresStore implements Store {
     this.target = target.display;
     this.schema = target.schema;
     this.readOnly = options.readOnly === true;
-    this.password = target.password;
+    this.#password = target.password;
+    const secret = target.password;
     this.statementTimeoutMs = options.statementTimeoutMs ?? 60_000;
     const s = quoteIdent(target.schema);
     this.t = {
@@ -263,8 +265,9 @@ export class PostgresStore implements Store {
       host: target.host,
       port: target.port,
       user: target.user,
-      // Undefined: node-postgres falls back to PGPASSWORD, so the password need not be in the URL at all.
-      password: target.password,
+      // A function rather than the value, so the pool's options (plain fields) never hold the password for a
+      // logger or util.inspect to print. Undefined: node-postgres falls back to PGPASSWORD.
+      password: secret === undefined ? undefined : () => secret,
       database: target.database,
       ssl: sslConfigFor(target),
       max: options.poolSize ?? 4,
@@ -380,7 +383,7 @@ export class PostgresStore implements Store {
   private failure(error: unknown): unknown {
     if (!(error instanceof Error) || error instanceof TransitionError || error instanceof PostgresStoreError) return error;
     const code = (error as { code?: unknown }).code;
-    const reason = redactPassword(error.message, this.password);
+    const reason = redactPassword(error.message, this.#password);
     const where = `the PostgreSQL state database ${this.target}`;
     const again = 'everything saved before is kept, and the same command resumes where it stopped';
     const known = typeof code === 'string' ? code : undefined;
@@ -408,7 +411,7 @@ export class PostgresStore implements Store {
     }
     if (reason !== error.message) {
       error.message = reason;
-      if (error.stack) error.stack = redactPassword(error.stack, this.password);
+      if (error.stack) error.stack = redactPassword(error.stack, this.#password);
     }
     return error;
   }
