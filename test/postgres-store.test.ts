@@ -12,8 +12,6 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { startPostgres, type RunningPostgres } from './helpers/postgres.js';
 import { skipPostgres, usePostgres, withSchema } from './helpers/pg-test.js';
 
-const FP = { csv: 'a', template: 'b', config: 'c', suppress: 'd', media: '' };
-
 /** The URL with another password. */
 function withPassword(url: string, password: string): string {
   const u = new URL(url);
@@ -119,8 +117,10 @@ describe.skipIf(skipPostgres())('PostgresStore on a real server', () => {
       await store.listCampaigns();
       const password = decodeURIComponent(new URL(server.url()).password);
       expect(store.target).toMatch(/^postgres:\/\/rkb:\*\*\*@127\.0\.0\.1:\d+\/postgres\?schema=rkt_/);
-      expect(inspect(store, { depth: 3 })).not.toContain(password);
+      // What a logger would print of the store (its pool and connections included).
+      expect(inspect(store, { depth: Infinity })).not.toContain(password);
       expect(JSON.stringify(Object.entries(store).filter(([k]) => k !== 'pool'))).not.toContain(password);
+      expect(JSON.stringify((store as unknown as { pool: { options: unknown } }).pool.options)).not.toContain(password);
       await store.close();
     });
 

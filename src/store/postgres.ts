@@ -251,7 +251,6 @@ export class PostgresStore implements Store {
     this.schema = target.schema;
     this.readOnly = options.readOnly === true;
     this.#password = target.password;
-    const secret = target.password;
     this.statementTimeoutMs = options.statementTimeoutMs ?? 60_000;
     const s = quoteIdent(target.schema);
     this.t = {
@@ -265,9 +264,9 @@ export class PostgresStore implements Store {
       host: target.host,
       port: target.port,
       user: target.user,
-      // A function rather than the value, so the pool's options (plain fields) never hold the password for a
-      // logger or util.inspect to print. Undefined: node-postgres falls back to PGPASSWORD.
-      password: secret === undefined ? undefined : () => secret,
+      // node-postgres keeps it in non-enumerable properties, so logging or inspecting the store, the pool or a
+      // client never prints it. Undefined: node-postgres falls back to PGPASSWORD.
+      password: target.password,
       database: target.database,
       ssl: sslConfigFor(target),
       max: options.poolSize ?? 4,
