@@ -16,7 +16,7 @@ const benches: Bench[] = [
   { key: 'rate', run: async () => [...(await benchRate(600, quick ? 1.2 : 2.2)), ...(quick ? [] : await benchRate(60, 2.2))] },
 ];
 // Benchmarks owned by other modules register here when present.
-for (const extra of ['./sweep.js', './report.js']) {
+for (const extra of ['./sweep.js', './report.js', './pg.js']) {
   try {
     const mod = (await import(extra)) as Record<string, unknown>;
     for (const [name, fn] of Object.entries(mod)) {

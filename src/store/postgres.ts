@@ -405,7 +405,8 @@ export class PostgresStore implements Store {
         known,
       );
     }
-    if (/timeout exceeded when trying to connect|Connection terminated/i.test(error.message)) {
+    // 57P01-57P03: the server is shutting down, restarting, or terminated this session (pg_terminate_backend).
+    if ((known !== undefined && ['57P01', '57P02', '57P03'].includes(known)) || /timeout exceeded when trying to connect|Connection terminated/i.test(error.message)) {
       return new PostgresStoreError(`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable; ${again}.`, known);
     }
     if (reason !== error.message) {
@@ -549,6 +550,9 @@ export class PostgresStore implements Store {
     const reasonOf = (row: PlanRowInput, state: 'invalid' | 'suppressed'): string =>
       row.reason ?? (state === 'suppressed' ? SUPPRESSED_AT_PLAN.message : INVALID_DEFAULT_MESSAGE);
     return this.tx(async (c) => {
+      // No WAL flush at this commit: a plan only counts once completePlan commits (synchronously, which flushes
+      // every earlier commit too), and a plan cut short by a server crash is started again by the next run.
+      await c.query('SET LOCAL synchronous_commit TO OFF');
       const duplicates: PlanRowInput[] = [];
       if (firstSendable.size > 0) {
         const sendable = [...firstSendable.values()];
@@ -1039,7 +1043,12 @@ export class PostgresStore implements Store {
   }
 
   async releaseSendSlot(slot: number, now: number): Promise<void> {
-    await this.q(`UPDATE ${this.t.slots} SET released_at = $1 WHERE id = $2 AND released_at IS NULL`, [now, slot]);
+    await this.tx(async (c) => {
+      // No WAL flush at this commit: if a server crash loses it, the slot counts as unanswered, i.e. until 180 s
+      // after its reservation instead of 60 s after its answer. That only makes the window stricter.
+      await c.query('SET LOCAL synchronous_commit TO OFF');
+      await c.query(`UPDATE ${this.t.slots} SET released_at = $1 WHERE id = $2 AND released_at IS NULL`, [now, slot]);
+    });
   }
 
   async close(): Promise<void> {
