@@ -169,6 +169,23 @@ describe.skipIf(skipPostgres())('PostgresStore on a real server', () => {
       await store.close();
     });
 
+    it('a connection that dies in the middle of a transaction fails that call, not the process; the store carries on', async () => {
+      const store = await PostgresStore.open(server.freshUrl());
+      const tx = (store as unknown as { tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> }).tx.bind(store);
+      const error = await failure(
+        tx(async (c) => {
+          const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          await server.sql('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          // The connection's 'error' arrives now, while the client is checked out and between two statements.
+          await new Promise((r) => setTimeout(r, 300));
+          return c.query('SELECT 1');
+        }),
+      );
+      expect(error).toBeInstanceOf(PostgresStoreError);
+      expect(await store.listCampaigns()).toEqual([]);
+      await store.close();
+    });
+
     it('read-only: reads work, writes are refused, and a schema never written is named as such', async () => {
       const url = server.freshUrl();
       const fresh = await failure(PostgresStore.open(url, { readOnly: true }));

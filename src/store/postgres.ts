@@ -316,6 +316,10 @@ export class PostgresStore implements Store {
     const known = PG_MIGRATIONS.length;
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (!this.readOnly) await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, this.schema]);
@@ -370,6 +374,7 @@ export class PostgresStore implements Store {
       }
       throw error;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
@@ -406,7 +411,7 @@ export class PostgresStore implements Store {
       );
     }
     // 57P01-57P03: the server is shutting down, restarting, or terminated this session (pg_terminate_backend).
-    if ((known !== undefined && ['57P01', '57P02', '57P03'].includes(known)) || /timeout exceeded when trying to connect|Connection terminated/i.test(error.message)) {
+    if ((known !== undefined && ['57P01', '57P02', '57P03'].includes(known)) || /timeout exceeded when trying to connect|Connection terminated|not queryable/i.test(error.message)) {
       return new PostgresStoreError(`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable; ${again}.`, known);
     }
     if (reason !== error.message) {
@@ -436,6 +441,12 @@ export class PostgresStore implements Store {
       throw this.failure(error);
     }
     let broken: Error | undefined;
+    // pg-pool listens for errors of idle clients only: a connection that dies while checked out between two
+    // statements would otherwise emit an unhandled 'error' and end the process. The next statement then fails.
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -450,6 +461,7 @@ export class PostgresStore implements Store {
       }
       throw this.failure(error);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
