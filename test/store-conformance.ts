@@ -274,6 +274,21 @@ export function describeStore(name: string, make: MakeStore): void {
         expect(await store.suppressedNumbers('c1')).toEqual(new Set(['6287', '6288']));
       });
 
+      it('a row a crash left sending that a replan removes and a later replan adds back is still uncertain: recovery past the window makes it unknown, never a blind resend', async () => {
+        const { store } = await open();
+        await plan(store, [row(2, '6281'), row(3, '6282')]);
+        const m = await ids(store);
+        await store.markSending(m.get('6281')!, 1000); // crash: left sending, never recovered
+        await plan(store, [row(3, '6282')], 'replan', 'c1', 'p1', 2000);
+        expect((await byPhone(store)).get('6281')).toMatchObject({ state: 'skipped' });
+        await plan(store, [row(2, '6281'), row(3, '6282')], 'replan', 'c1', 'p1', 3000);
+        expect((await byPhone(store)).get('6281')).toMatchObject({ state: 'planned', attempts: 1 });
+        // Far outside the idempotency window: the old attempt may have created the message.
+        expect(await store.recoverInFlight('c1', 10_000_000, 60_000)).toEqual({ requeued: 0, unknown: 1 });
+        expect((await byPhone(store)).get('6281')).toMatchObject({ state: 'unknown' });
+        expect((await store.nextPlanned('c1', 1e12, 10)).map((x) => x.phone)).toEqual(['6282']);
+      });
+
       it('a number a replan removed after an uncertain attempt and a later replan adds back is planned again, and recovery still knows the old attempt', async () => {
         const { store } = await open();
         await plan(store, [row(2, '6281'), row(3, '6282')]);

@@ -644,7 +644,7 @@ export class PostgresStore implements Store {
           `UPDATE ${this.t.messages} AS m SET state = 'suppressed', generation = $2, line = u.line, raw_phone = u.raw_phone,
              fields = u.fields, timezone = u.timezone, error_code = $3,
              error_message = u.reason || CASE WHEN m.state IN ('sending','unknown') OR m.uncertain THEN $4 ELSE '' END,
-             next_attempt_at = 0, updated_at = $5
+             uncertain = m.uncertain OR m.state IN ('sending','unknown'), next_attempt_at = 0, updated_at = $5
            FROM unnest($6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
              AS u(line, raw_phone, phone, fields, timezone, reason)
            WHERE m.campaign_id = $1 AND m.phone = u.phone AND m.request_id IS NOT NULL AND m.generation < $2
@@ -709,7 +709,7 @@ export class PostgresStore implements Store {
       const skipped = await c.query(
         `UPDATE ${this.t.messages} SET state = 'skipped', error_code = $1,
            error_message = $2 || CASE WHEN state IN ('sending','unknown') OR uncertain THEN $3 ELSE '' END,
-           next_attempt_at = 0, updated_at = $4
+           uncertain = uncertain OR state IN ('sending','unknown'), next_attempt_at = 0, updated_at = $4
          WHERE campaign_id = $5 AND state IN ('planned','sending','unknown','failed_to_send') AND generation < $6`,
         [REMOVED_FROM_PLAN.code, REMOVED_FROM_PLAN.message, MAY_HAVE_BEEN_SENT_NOTE, now, campaignId, generation],
       );
@@ -737,7 +737,7 @@ export class PostgresStore implements Store {
     const r = await this.q(
       `UPDATE ${this.t.messages} AS m SET state = 'suppressed', error_code = $2,
          error_message = $3 || CASE WHEN m.state IN ('sending','unknown') OR m.uncertain THEN $4 ELSE '' END,
-         next_attempt_at = 0, updated_at = $5
+         uncertain = m.uncertain OR m.state IN ('sending','unknown'), next_attempt_at = 0, updated_at = $5
        FROM unnest($6::text[]) AS p(phone)
        WHERE m.campaign_id = $1 AND m.phone = p.phone AND m.request_id IS NOT NULL
          AND (m.state IN ('planned','unknown','failed_to_send') OR ($7::boolean AND m.state = 'sending'))`,

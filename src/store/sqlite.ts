@@ -221,7 +221,7 @@ export class SqliteStore implements Store {
       suppressPlanned: db.prepare<unknown[], { id: number }>(
         `UPDATE messages SET state = 'suppressed', generation = ?, line = ?, raw_phone = ?, fields = ?, timezone = ?,
            error_code = ?, error_message = ? || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN ? ELSE '' END,
-           next_attempt_at = 0, updated_at = ?
+           uncertain = MAX(uncertain, state IN ('sending','unknown')), next_attempt_at = 0, updated_at = ?
          WHERE campaign_id = ? AND phone = ? AND request_id IS NOT NULL AND generation < ?
            AND state IN ('planned','sending','unknown','failed_to_send','skipped','suppressed')
          RETURNING id`,
@@ -231,7 +231,7 @@ export class SqliteStore implements Store {
       suppressSendable: db.prepare(
         `UPDATE messages SET state = 'suppressed', error_code = @code,
            error_message = @message || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN @note ELSE '' END,
-           next_attempt_at = 0, updated_at = @now
+           uncertain = MAX(uncertain, state IN ('sending','unknown')), next_attempt_at = 0, updated_at = @now
          WHERE campaign_id = @campaignId AND phone = @phone AND request_id IS NOT NULL
            AND (state IN ('planned','unknown','failed_to_send') OR (@inFlightToo = 1 AND state = 'sending'))`,
       ),
@@ -252,7 +252,7 @@ export class SqliteStore implements Store {
       skipRemoved: db.prepare(
         `UPDATE messages SET state = 'skipped', error_code = ?,
            error_message = ? || CASE WHEN state IN ('sending','unknown') OR uncertain = 1 THEN ? ELSE '' END,
-           next_attempt_at = 0, updated_at = ?
+           uncertain = MAX(uncertain, state IN ('sending','unknown')), next_attempt_at = 0, updated_at = ?
          WHERE campaign_id = ? AND state IN ('planned','sending','unknown','failed_to_send') AND generation < ?`,
       ),
       updateCampaign: db.prepare(
