@@ -92,7 +92,8 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     await store.close();
     expect(c.byState.accepted).toBe(480);
     expect(c.byState.sending + c.byState.planned + c.byState.unknown).toBe(0);
-  });
+    // Thirteen real processes, each starting Node and opening the database: ~30 s on a quiet 2-core machine.
+  }, 180_000);
 
   it('SIGTERM stops cleanly: in-flight requests finish, exit 130, and the next run resumes', async () => {
     emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 1_000_000 }], faults: { latencyMs: [50, 100], paths: ['send'] } });

@@ -23,6 +23,12 @@ export function storageFixture() {
   });
   afterAll(() => {
     for (const dir of mounts.reverse()) {
+      // A test that timed out may have left it mounted, or may have unmounted it already.
+      try {
+        execFileSync('mountpoint', ['-q', dir]);
+      } catch {
+        continue;
+      }
       try {
         execFileSync('umount', [dir]);
       } catch {
