@@ -158,8 +158,7 @@ describe('a database locked by another process past the busy timeout', () => {
 rootOnly('storage-faults.test.ts')('a full disk (needs root: mounts a tmpfs; skipped when not root)', () => {
   it('disk full mid-send: exit 10, a clear message, no stack trace; after freeing space the run finishes, every recipient exactly once', async () => {
     const dir = tempDir();
-    const mnt = join(dir, 'mnt');
-    fx.mountTmpfs(mnt, '16m');
+    const mnt = fx.mountTmpfs('16m');
     const db = join(mnt, 'state.db');
     const emu = await fx.emulator([5, 30]);
     const numbers = writeInlineCampaign(dir, { id: 'full', recipients: 800, prefix: '777', rate: 6000 });
@@ -191,8 +190,7 @@ rootOnly('storage-faults.test.ts')('a full disk (needs root: mounts a tmpfs; ski
 
   it('--log-file on a full disk: warns once, stops logging, and the run finishes', async () => {
     const dir = tempDir();
-    const mnt = join(dir, 'logs');
-    fx.mountTmpfs(mnt, '1m');
+    const mnt = fx.mountTmpfs('1m');
     writeFileSync(join(mnt, 'run.ndjson'), '');
     fillDisk(mnt);
     const emu = await fx.emulator();

@@ -20,8 +20,7 @@ rootOnly('storage-readonly.test.ts')('read-only use (needs root: read-only bind 
     const { numbers } = await sentCampaign(dir, join(data, 'state.db'), 5, 'ro');
     expect(readdirSync(data)).toEqual(['state.db']); // closed cleanly: no -wal, no -shm to lean on
     const before = snapshot(join(data, 'state.db'));
-    const ro = join(dir, 'read-only-mount');
-    fx.mountReadOnly(data, ro);
+    const ro = fx.mountReadOnly(data);
     const db = join(ro, 'state.db');
     try {
       const list = await runCli(['list', '--db', db], { cwd: dir, env: cliEnvFor(undefined) });

@@ -147,7 +147,12 @@ export class SqliteStore implements Store {
     this.readOnly = options.readOnly === true;
     this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     this.db = openDatabase(path, { readOnly: this.readOnly, durability: options.durability ?? 'normal', busyTimeoutMs: this.busyTimeoutMs });
-    this.stmt = this.prepare();
+    try {
+      this.stmt = this.prepare();
+    } catch (error) {
+      this.db.close(); // a schema SQLite cannot read (damaged): already a StoreError, via prepare's translation
+      throw error;
+    }
   }
 
   /**

@@ -3,7 +3,8 @@
  * byte, lock holders in other processes, and checks that the CLI printed no stack trace.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
@@ -11,48 +12,59 @@ import { cliEnv, runCli, type CliResult } from './cli.js';
 import { writeInlineCampaign } from './campaign.js';
 
 /**
- * Per-file fixture: mounts made with it are undone after the file (lazily if busy), and the emulator it started
- * is closed after each test.
+ * Per-test fixture: mounts it makes live in their own temporary folders (never inside a test's `tempDir`, whose
+ * removal would race the unmount) and are undone, and their folders removed, after each test; the emulator it
+ * started is closed after each test.
  */
 export function storageFixture() {
   const mounts: string[] = [];
   let emulator: RunningEmulator | undefined;
-  afterEach(async () => {
-    await emulator?.close();
-    emulator = undefined;
-  });
-  afterAll(() => {
-    for (const dir of mounts.reverse()) {
-      // A test that timed out may have left it mounted, or may have unmounted it already.
-      try {
-        execFileSync('mountpoint', ['-q', dir]);
-      } catch {
-        continue;
-      }
+  const undo = (dir: string): void => {
+    // A test that timed out may have left it mounted, or may have unmounted it already.
+    let mounted = true;
+    try {
+      execFileSync('mountpoint', ['-q', dir]);
+    } catch {
+      mounted = false;
+    }
+    if (mounted) {
       try {
         execFileSync('umount', [dir]);
       } catch {
         execFileSync('umount', ['-l', dir]);
       }
     }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  afterEach(async () => {
+    await emulator?.close();
+    emulator = undefined;
+    for (const dir of mounts.splice(0).reverse()) undo(dir);
   });
+  afterAll(() => {
+    for (const dir of mounts.splice(0).reverse()) undo(dir);
+  });
+  const mountPoint = (kind: string): string => mkdtempSync(join(tmpdir(), `rkb-${kind}-`));
   return {
-    /** A tmpfs of `size` (e.g. `16m`) at `dir`. */
-    mountTmpfs(dir: string, size: string): void {
-      mkdirSync(dir, { recursive: true });
+    /** A new tmpfs of `size` (e.g. `16m`); returns where it is mounted. */
+    mountTmpfs(size: string): string {
+      const dir = mountPoint('tmpfs');
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
       mounts.push(dir);
+      return dir;
     },
-    /** A read-only bind mount of `source` at `dir`. */
-    mountReadOnly(source: string, dir: string): void {
-      mkdirSync(dir, { recursive: true });
+    /** A read-only bind mount of `source`; returns where it is mounted. */
+    mountReadOnly(source: string): string {
+      const dir = mountPoint('ro');
       execFileSync('mount', ['--bind', source, dir]);
       mounts.push(dir);
       execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+      return dir;
     },
+    /** Undoes a mount now (before the test ends). */
     unmount(dir: string): void {
-      execFileSync('umount', [dir]);
       mounts.splice(mounts.indexOf(dir), 1);
+      undo(dir);
     },
     /** An emulator with no rate or quota limit in the way (optionally with latency), closed after the test. */
     async emulator(latencyMs: [number, number] = [0, 0]): Promise<RunningEmulator> {

@@ -73,7 +73,10 @@ function outputError(error: unknown, out: string, isStoreError: (e: unknown) => 
   if (isStoreError(error)) return error; // reading the database failed, not writing the file
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && ['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENOSPC'].includes(code)) {
-    return new InputError(`Cannot write the report to ${out} (${code}).`, 'Choose another --out path, one you can write to.');
+    return new InputError(
+      `Cannot write the report to ${out} (${code}).`,
+      code === 'ENOSPC' ? 'The disk is full: free some space, or choose an --out path on another disk.' : 'Choose another --out path, one you can write to.',
+    );
   }
   return error;
 }
