@@ -7,7 +7,8 @@ const CLI = fileURLToPath(new URL('../../bin/rk-broadcast.js', import.meta.url))
 /** Wall time of one process from spawn to exit, in milliseconds. */
 function timeOnce(args: string[]): number {
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { stdio: 'ignore', env: { PATH: process.env.PATH } });
+  // The caller's environment, as a user's shell would give it (NODE_EXTRA_CA_CERTS, for one, slows every start).
+  const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${String(r.status)}`);
   return ms;

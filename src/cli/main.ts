@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
 import { EXIT } from '../core/exit-codes.js';
-import { COMMANDS } from './commands/index.js';
 import type { CliIo } from './io.js';
 
 function packageVersion(): string {
@@ -15,10 +13,16 @@ class UsageError extends Error {}
 /**
  * Parses `argv`, runs one command and resolves to the exit code. Never calls `process.exit` itself, so open
  * handles (database, sockets) are closed by the commands before the process ends; only `io.exit`, which the
- * launcher gives, may end it early (on a second stop signal). Start-up loads the command definitions only; a
- * command loads what it needs when it runs, and `.env` is read then too.
+ * launcher gives, may end it early (on a second stop signal). Start-up loads yargs and the command definitions
+ * only; a command loads what it needs when it runs, and `.env` is read then too.
  */
 export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
+  if (argv.length === 1 && argv[0] === '--version') {
+    // What yargs would print, without loading it: yargs alone costs several bare node starts.
+    (io?.stdout ?? process.stdout).write(packageVersion() + '\n');
+    return EXIT.ok;
+  }
+  const [{ default: yargs }, { COMMANDS }] = await Promise.all([import('yargs'), import('./commands/index.js')]);
   const cwd = io?.cwd ?? process.cwd();
   const ioFor = async (): Promise<CliIo> => ({
     stdout: io?.stdout ?? process.stdout,
