@@ -75,11 +75,21 @@ function checkFile(path: string, ctx: StoreErrorContext): void {
     }
     if (stat.size > 0) {
       const head = Buffer.alloc(SQLITE_HEADER.length);
-      const fd = openSync(path, 'r');
-      try {
-        readSync(fd, head, 0, head.length, 0);
-      } finally {
-        closeSync(fd);
+      const readHead = (): void => {
+        head.fill(0);
+        const fd = openSync(path, 'r');
+        try {
+          readSync(fd, head, 0, head.length, 0);
+        } finally {
+          closeSync(fd);
+        }
+      };
+      readHead();
+      // Zeros: another process is creating this database right now (its first page is being written), as when
+      // two `due` from cron start together. Give it a moment rather than calling its file "not a database".
+      for (let tries = 0; tries < 40 && head.every((b) => b === 0); tries++) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+        readHead();
       }
       if (!head.equals(SQLITE_HEADER)) {
         throw storeError('not_a_database', ctx, { reason: 'it does not start with the header of an SQLite file' });
@@ -151,8 +161,12 @@ function openReadOnly(path: string, busyTimeoutMs: number, ctx: StoreErrorContex
  */
 function refuseForeign(db: Database.Database, ctx: StoreErrorContext): number {
   const known = MIGRATIONS.length;
-  const version = db.pragma('user_version', { simple: true }) as number;
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+  // One snapshot for both reads: another process's first migration committing between them would make a new
+  // rk-broadcast database look like another program's (version 0, tables present).
+  const { version, tables } = db.transaction(() => ({
+    version: db.pragma('user_version', { simple: true }) as number,
+    tables: (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
+  }))();
   const foreign = (version === 0 && tables.length > 0) || (version > known && !tables.includes('campaigns'));
   if (foreign) throw storeError('not_a_database', ctx, { reason: 'it is the SQLite database of another program' });
   if (version > known) throw storeError('newer_schema', { ...ctx, schema: { found: version, known } });
