@@ -32,6 +32,7 @@ import {
   type SweepTarget,
 } from './types.js';
 import { parsePostgresUrl, redactPassword, type PostgresTarget } from './url.js';
+import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
 
 /** Options of the PostgreSQL store. */
 export interface PostgresStoreOptions {
@@ -156,30 +157,7 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-interface CampaignRow {
-  id: string;
-  name: string;
-  project_id: string;
-  source_path: string;
-  fingerprint: string | null;
-  plan_generation: number;
-  plan_complete: boolean;
-  planned_at: number | null;
-  first_send_at: number | null;
-  last_send_at: number | null;
-  finished_at: number | null;
-  last_stop: string | null;
-  updated_at: number;
-}
 
-interface LeaseRow {
-  campaign_id: string;
-  owner: string;
-  pid: number;
-  host: string;
-  acquired_at: number;
-  heartbeat_at: number;
-}
 
 interface MessageRow {
   id: number;
@@ -1070,34 +1048,7 @@ export class PostgresStore implements Store {
   }
 }
 
-function toCampaign(row: CampaignRow): CampaignRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    projectId: row.project_id,
-    sourcePath: row.source_path,
-    fingerprint: row.fingerprint ? (JSON.parse(row.fingerprint) as PlanFingerprint) : null,
-    planGeneration: row.plan_generation,
-    planComplete: row.plan_complete,
-    plannedAt: row.planned_at,
-    firstSendAt: row.first_send_at,
-    lastSendAt: row.last_send_at,
-    finishedAt: row.finished_at,
-    lastStop: row.last_stop,
-    updatedAt: row.updated_at,
-  };
-}
 
-function toLease(row: LeaseRow): Lease {
-  return {
-    campaignId: row.campaign_id,
-    owner: row.owner,
-    pid: row.pid,
-    host: row.host,
-    acquiredAt: row.acquired_at,
-    heartbeatAt: row.heartbeat_at,
-  };
-}
 
 function toReportRow(r: MessageRow): ReportRow {
   return {

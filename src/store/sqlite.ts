@@ -20,6 +20,7 @@ import {
   type Store,
   type SweepTarget,
 } from './types.js';
+import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
 
 /** How the database commits. See bench/RESULTS.md for the measured cost of each. */
 export type Durability = 'normal' | 'full';
@@ -47,30 +48,7 @@ export interface SqliteStoreOptions {
 const SLOT_MAX_IN_FLIGHT_MS = 120_000;
 const WINDOW_MS = 60_000;
 
-interface CampaignRow {
-  id: string;
-  name: string;
-  project_id: string;
-  source_path: string;
-  fingerprint: string | null;
-  plan_generation: number;
-  plan_complete: number;
-  planned_at: number | null;
-  first_send_at: number | null;
-  last_send_at: number | null;
-  finished_at: number | null;
-  last_stop: string | null;
-  updated_at: number;
-}
 
-interface LeaseRow {
-  campaign_id: string;
-  owner: string;
-  pid: number;
-  host: string;
-  acquired_at: number;
-  heartbeat_at: number;
-}
 
 interface MessageRow {
   id: number;
@@ -96,23 +74,6 @@ interface MessageRow {
   generation: number;
 }
 
-function toCampaign(row: CampaignRow): CampaignRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    projectId: row.project_id,
-    sourcePath: row.source_path,
-    fingerprint: row.fingerprint ? (JSON.parse(row.fingerprint) as PlanFingerprint) : null,
-    planGeneration: row.plan_generation,
-    planComplete: row.plan_complete === 1,
-    plannedAt: row.planned_at,
-    firstSendAt: row.first_send_at,
-    lastSendAt: row.last_send_at,
-    finishedAt: row.finished_at,
-    lastStop: row.last_stop,
-    updatedAt: row.updated_at,
-  };
-}
 
 /**
  * The SQLite implementation of `Store` (better-sqlite3). Every statement is prepared once; every state
@@ -772,16 +733,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function toLease(row: LeaseRow): Lease {
-  return {
-    campaignId: row.campaign_id,
-    owner: row.owner,
-    pid: row.pid,
-    host: row.host,
-    acquiredAt: row.acquired_at,
-    heartbeatAt: row.heartbeat_at,
-  };
-}
 
 /** The columns `reportPage` reads, in `ReportTuple` order. */
 const REPORT_COLUMNS = `id, line, raw_phone, phone, fields, state, api_status, uuid, request_id, attempts, error_code,
