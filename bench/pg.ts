@@ -20,7 +20,8 @@ import { systemClock } from '../src/core/clock.js';
 import { ensurePlan, prepareCampaign } from '../src/plan/planner.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import type { PlanRowInput, Store } from '../src/store/types.js';
+import type { Store } from '../src/store/port.js';
+import type { PlanRowInput } from '../src/store/types.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import type { BenchRow } from './types.js';
 

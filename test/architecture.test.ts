@@ -35,4 +35,19 @@ describe('module structure of src/', () => {
     );
     expect(cycles).toEqual([]);
   }, 60_000);
+
+  it('stages depend on the role ports they declare, never on the whole Store or a store adapter', async () => {
+    const result = await cruiseSrc();
+    const stages = /^src\/(plan|send|sweep|report|schedule|render|ingest)\//;
+    const forbidden = new Set(['src/store/port.ts', 'src/store/sqlite.ts', 'src/store/postgres.ts', 'src/store/factory.ts']);
+    const offending = result.modules
+      .filter((m) => stages.test(m.source))
+      .flatMap((m) => m.dependencies.filter((d) => forbidden.has(d.resolved)).map((d) => `${m.source} -> ${d.resolved}`));
+    expect(offending).toEqual([]);
+    // Sanity: the ports exist and the union is built from them.
+    const port = result.modules.find((m) => m.source === 'src/store/port.ts');
+    expect(port?.dependencies.map((d) => d.resolved)).toEqual(
+      expect.arrayContaining(['src/plan/ports.ts', 'src/send/ports.ts', 'src/sweep/ports.ts', 'src/report/ports.ts', 'src/schedule/ports.ts']),
+    );
+  }, 60_000);
 });

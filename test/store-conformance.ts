@@ -7,9 +7,16 @@
  * store instances on one database. `describeRateWindow` covers the project's shared send window.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AFTER_PLAN, SUPPRESSED_AT_PLAN } from '../src/core/reasons.js';
-import { DEADLINE_PASSED_CODE, UNCERTAIN_AFTER_CRASH } from '../src/core/store-reasons.js';
-import { TransitionError, type MessageState, type PlanRowInput, type ReportRow, type Store } from '../src/store/types.js';
+import {
+  DEADLINE_PASSED_CODE,
+  MAY_HAVE_BEEN_SENT_NOTE,
+  REMOVED_FROM_PLAN,
+  SUPPRESSED_AFTER_PLAN,
+  SUPPRESSED_AT_PLAN,
+  UNCERTAIN_AFTER_CRASH,
+} from '../src/core/reasons.js';
+import type { Store } from '../src/store/port.js';
+import { TransitionError, type MessageState, type PlanRowInput, type ReportRow } from '../src/store/types.js';
 
 /** A fresh, empty database: its store, and a way to open another store instance (own connection) on it. */
 export interface StoreUnderTest {

@@ -8,7 +8,8 @@ import { statusGroup, statusTotals, type StatusGroup } from '../report/status.js
 import { campaignState, lastActivity, type CampaignState } from '../schedule/state.js';
 import type { Schedule } from '../schedule/schema.js';
 import { etaWithWindow, formatInstant, formatWindow } from '../schedule/window.js';
-import type { CampaignCounts, CampaignRecord, Lease, Store } from '../store/types.js';
+import type { CampaignCounts, CampaignRecord, Lease } from '../store/types.js';
+import type { Store } from '../store/port.js';
 import { outLine, type CliIo } from './io.js';
 import { formatTotals } from './run-view.js';
 

@@ -1,6 +1,8 @@
 /**
- * Error codes and reason texts that the store writes on rows it takes out of the plan. They are policy, not
- * storage: every store implementation binds these values instead of spelling its own, so two stores cannot drift.
+ * Error codes and reason texts the stores write on rows (taken out of the plan, duplicates, invalid rows,
+ * expired, uncertain after a crash) and the default API status. They are policy, not storage: every store
+ * implementation binds these values as statement parameters instead of spelling its own, so two stores cannot
+ * drift (the store conformance suite checks that both write exactly these).
  */
 
 /** Why a row is not (or no longer) sent, as stored in `error_code` / `error_message`. */
@@ -40,3 +42,23 @@ export const UNCERTAIN_AFTER_CRASH: RowReason = {
   message:
     'the last attempt may have reached the API, and it is older than the idempotency window: resending could double it (use --resend-unknown to resend anyway)',
 };
+
+/** Code of a planned row that the schedule's deadline expired (its message is the caller's). */
+export const DEADLINE_PASSED_CODE = 'DEADLINE_PASSED';
+
+/** Code of a sendable row whose number an earlier row of the same plan already holds. */
+export const DUPLICATE_CODE = 'DUPLICATE';
+
+/** The message of a duplicate row: which line holds the number (`?` if none could be found). */
+export function duplicateOfLine(line: number | undefined): string {
+  return `same number as line ${line ?? '?'}`;
+}
+
+/** Code of a row that cannot be sent as it is (bad number, missing variable, ...). */
+export const INVALID_CODE = 'INVALID';
+
+/** The reason of an invalid row when the planner gave none. */
+export const INVALID_DEFAULT_MESSAGE = 'invalid row';
+
+/** How `counts` names the API status of an accepted row that has none recorded. */
+export const DEFAULT_API_STATUS = 'queued';

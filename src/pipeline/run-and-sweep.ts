@@ -7,7 +7,7 @@ import type { RkApi } from '../rk/types.js';
 import { MonthlyQuota, type QuotaReservations, type QuotaSettings } from '../schedule/quota.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import type { SendStopReason } from '../send/sender.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/port.js';
 import { sweepCampaign, type SweepEvent, type SweepOutcome } from '../sweep/index.js';
 import { runCampaign, type RunEvent, type RunResult } from './run.js';
 

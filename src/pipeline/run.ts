@@ -10,7 +10,8 @@ import type { Schedule } from '../schedule/schema.js';
 import { formatInstant } from '../schedule/window.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
-import type { CampaignCounts, Lease, Store } from '../store/types.js';
+import type { CampaignCounts, Lease } from '../store/types.js';
+import type { Store } from '../store/port.js';
 
 /** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
 export const DEFAULT_LEASE_STALE_MS = 60_000;

@@ -8,7 +8,9 @@ import { normalisePhone } from '../ingest/phone.js';
 import { loadSuppression, type Suppression } from '../ingest/suppression.js';
 import { compilePayloadTemplate, type PayloadTemplate } from '../render/payload.js';
 import { compileMessageTemplate, missingColumnMessage, type MessageTemplate } from '../render/template.js';
-import type { PlanFingerprint, PlanRowInput, Store } from '../store/types.js';
+import type { CampaignRecords } from '../core/campaign-records.js';
+import type { PlanFingerprint, PlanRowInput } from '../store/types.js';
+import type { PlanWriter } from './ports.js';
 import { planBatchesInWorker, planWorkerAvailable } from './worker-protocol.js';
 import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor } from './fingerprint.js';
 import { applySuppressionUpdate, suppressionHash, type SuppressionEvent } from './suppression-update.js';
@@ -212,7 +214,7 @@ export interface PlanSummary {
 
 /** What the plan stage needs. */
 export interface PlanDeps {
-  store: Store;
+  store: PlanWriter & Pick<CampaignRecords, 'getCampaign' | 'ensureCampaign' | 'counts'>;
   clock: Clock;
   emit: (event: PlanEvent) => void;
 }

@@ -3,7 +3,8 @@ import type { Campaign } from '../config/campaign.js';
 import type { Clock } from '../core/clock.js';
 import { SUPPRESSED_AFTER_PLAN } from '../core/reasons.js';
 import { loadSuppression, type Suppression } from '../ingest/suppression.js';
-import type { Store } from '../store/types.js';
+import type { CampaignRecords } from '../core/campaign-records.js';
+import type { PlanWriter } from './ports.js';
 import { hashFile, hashValue } from './fingerprint.js';
 
 /** What applying changed suppression lists to a frozen plan did. */
@@ -25,7 +26,7 @@ export type SuppressionEvent =
 
 /** What applying suppression needs. */
 export interface SuppressionDeps {
-  store: Store;
+  store: Pick<PlanWriter, 'applySuppression' | 'suppressedNumbers' | 'setPlanFingerprint'> & Pick<CampaignRecords, 'getCampaign'>;
   clock: Clock;
 }
 

@@ -1,9 +1,10 @@
-import type { CampaignRecord, Store } from '../store/types.js';
+import type { CampaignRecord } from '../store/types.js';
+import type { ReportReader } from './ports.js';
 import { ReportError } from './record.js';
 
 /** Where a report's rows come from and what the campaign file says about them. */
 export interface ReportSource {
-  store: Store;
+  store: ReportReader;
   campaignId: string;
   /** Display name from the campaign file; the stored name otherwise. */
   name?: string | undefined;

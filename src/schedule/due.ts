@@ -1,4 +1,6 @@
-import type { CampaignRecord, Store } from '../store/types.js';
+import type { CampaignRecords } from '../core/campaign-records.js';
+import type { CampaignRecord } from '../store/types.js';
+import type { PendingZones } from './ports.js';
 import type { Schedule } from './schema.js';
 import { formatInstant, formatWindow, windowAt } from './window.js';
 
@@ -79,7 +81,9 @@ export function dueDecision(input: DueInput): DueDecision {
 }
 
 /** Reads what the database knows of a campaign (record, rows still to send, their zones) and decides with `dueDecision`. */
-export async function decideDue(store: Store, campaign: { id: string; schedule: Schedule | undefined }, now: number): Promise<DueDecision> {
+export async function decideDue(
+  store: Pick<CampaignRecords, 'getCampaign' | 'counts'> & PendingZones,
+  campaign: { id: string; schedule: Schedule | undefined }, now: number): Promise<DueDecision> {
   const record = await store.getCampaign(campaign.id);
   let pending: number | undefined;
   let pendingZones: (string | null)[] | undefined;

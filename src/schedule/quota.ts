@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import { ConfigError, type Env } from '../config/env.js';
 import type { Clock } from '../core/clock.js';
-import type { Store } from '../store/types.js';
+import type { QuotaLedger } from './ports.js';
 import { canonicalZone } from './schema.js';
 
 /** The provider's quota month follows its own time zone (Jakarta, UTC+07:00). */
@@ -95,7 +95,7 @@ const REFRESH_MS = 1_000;
  */
 export class MonthlyQuota {
   constructor(
-    private readonly store: Store,
+    private readonly store: QuotaLedger,
     private readonly clock: Clock,
     readonly projectId: string,
     readonly settings: QuotaSettings,

@@ -1,10 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import Bottleneck from 'bottleneck';
 import type { Clock } from '../core/clock.js';
+import type { CampaignRecords } from '../core/campaign-records.js';
 import { formatDuration } from '../core/duration.js';
+import { DEFAULT_API_STATUS } from '../core/reasons.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
-import { TransitionError, type MessageError, type OutgoingMessage, type Store } from '../store/types.js';
+import { TransitionError, type MessageError, type OutgoingMessage } from '../store/types.js';
+import type { RateWindow, SendQueue } from './ports.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { concurrencyFor, createLimiter } from './limiter.js';
 
@@ -139,7 +142,7 @@ export interface SendOptions {
 /** What the send stage needs from the outside. */
 export interface SendDeps {
   api: RkApi;
-  store: Store;
+  store: SendQueue & RateWindow & Pick<CampaignRecords, 'counts'>;
   clock: Clock;
   emit: (event: SendEvent) => void;
 }
@@ -294,7 +297,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       );
       await store.releaseSendSlot(slot, clock.now());
       const now = clock.now();
-      await store.markAccepted(msg.id, accepted.id, accepted.status || 'queued', now);
+      await store.markAccepted(msg.id, accepted.id, accepted.status || DEFAULT_API_STATUS, now);
       firstAcceptAt ??= now;
       acceptedTimes.push(now);
       progress.accepted++;

@@ -5,7 +5,7 @@
  */
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-import type { Store } from './types.js';
+import type { Store } from './port.js';
 import { isPostgresUrl } from './url.js';
 
 /** Options for whichever store `target` names; each store takes the ones that apply to it. */

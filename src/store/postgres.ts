@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, type RowReason } from '../core/reasons.js';
 import {
   DEADLINE_PASSED_CODE,
   DEFAULT_API_STATUS,
@@ -10,27 +9,15 @@ import {
   duplicateOfLine,
   INVALID_CODE,
   INVALID_DEFAULT_MESSAGE,
+  MAY_HAVE_BEEN_SENT_NOTE,
+  REMOVED_FROM_PLAN,
+  SUPPRESSED_AT_PLAN,
   UNCERTAIN_AFTER_CRASH,
-} from '../core/store-reasons.js';
+  type RowReason,
+} from '../core/reasons.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
-import {
-  MESSAGE_STATES,
-  TransitionError,
-  type CampaignCounts,
-  type CampaignRecord,
-  type Lease,
-  type MessageError,
-  type MessageState,
-  type OutgoingMessage,
-  type PlanBatchResult,
-  type PlanFingerprint,
-  type PlanRowInput,
-  type ReportRow,
-  type RetryHow,
-  type StatusUpdate,
-  type Store,
-  type SweepTarget,
-} from './types.js';
+import { MESSAGE_STATES, TransitionError, type CampaignCounts, type CampaignRecord, type Lease, type MessageError, type MessageState, type OutgoingMessage, type PlanBatchResult, type PlanFingerprint, type PlanRowInput, type ReportRow, type RetryHow, type StatusUpdate, type SweepTarget } from './types.js';
+import type { Store } from './port.js';
 import { parsePostgresUrl, redactPassword, type PostgresTarget } from './url.js';
 import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
 

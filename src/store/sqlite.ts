@@ -1,25 +1,21 @@
 import type Database from 'better-sqlite3';
 import { storeErrorFrom, translateStoreErrors } from './errors.js';
 import { BULK_WAL_AUTOCHECKPOINT, openDatabase, WAL_AUTOCHECKPOINT } from './open.js';
-import { MAY_HAVE_BEEN_SENT_NOTE, REMOVED_FROM_PLAN, SUPPRESSED_AT_PLAN, UNCERTAIN_AFTER_CRASH, type RowReason } from '../core/reasons.js';
 import {
-  MESSAGE_STATES,
-  TransitionError,
-  type CampaignCounts,
-  type CampaignRecord,
-  type Lease,
-  type MessageError,
-  type MessageState,
-  type OutgoingMessage,
-  type PlanBatchResult,
-  type PlanFingerprint,
-  type PlanRowInput,
-  type ReportRow,
-  type RetryHow,
-  type StatusUpdate,
-  type Store,
-  type SweepTarget,
-} from './types.js';
+  DEADLINE_PASSED_CODE,
+  DEFAULT_API_STATUS,
+  DUPLICATE_CODE,
+  duplicateOfLine,
+  INVALID_CODE,
+  INVALID_DEFAULT_MESSAGE,
+  MAY_HAVE_BEEN_SENT_NOTE,
+  REMOVED_FROM_PLAN,
+  SUPPRESSED_AT_PLAN,
+  UNCERTAIN_AFTER_CRASH,
+  type RowReason,
+} from '../core/reasons.js';
+import { MESSAGE_STATES, TransitionError, type CampaignCounts, type CampaignRecord, type Lease, type MessageError, type MessageState, type OutgoingMessage, type PlanBatchResult, type PlanFingerprint, type PlanRowInput, type ReportRow, type RetryHow, type StatusUpdate, type SweepTarget } from './types.js';
+import type { Store } from './port.js';
 import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
 
 /** How the database commits. See bench/RESULTS.md for the measured cost of each. */
@@ -283,7 +279,7 @@ export class SqliteStore implements Store {
          WHERE id = @id AND state = 'sending'`,
       ),
       expirePlanned: db.prepare(
-        `UPDATE messages SET state = 'expired', error_code = 'DEADLINE_PASSED', error_message = ?, updated_at = ?
+        `UPDATE messages SET state = 'expired', error_code = ?, error_message = ?, updated_at = ?
          WHERE campaign_id = ? AND state = 'planned'`,
       ),
       sweepTargets: db.prepare<[string, string, number, number], { id: number; uuid: string; api_status: string | null; checks: number }>(
@@ -430,12 +426,12 @@ export class SqliteStore implements Store {
             const first = this.stmt.firstLineOf.get(campaignId, row.phone!);
             this.stmt.insertNotSendable.run(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone,
-              'duplicate', 'DUPLICATE', `same number as line ${first?.line ?? '?'}`, now,
+              'duplicate', DUPLICATE_CODE, duplicateOfLine(first?.line), now,
             );
             result.duplicate++;
           } else {
             const state = row.state === 'planned' ? 'invalid' : row.state;
-            const reason = row.reason ?? (state === 'suppressed' ? SUPPRESSED_AT_PLAN.message : 'invalid row');
+            const reason = row.reason ?? (state === 'suppressed' ? SUPPRESSED_AT_PLAN.message : INVALID_DEFAULT_MESSAGE);
             if (state === 'suppressed' && row.phone !== null) {
               const taken = this.stmt.suppressPlanned.get(
                 generation, row.line, row.rawPhone, fields, timezone, SUPPRESSED_AT_PLAN.code, reason, MAY_HAVE_BEEN_SENT_NOTE,
@@ -448,7 +444,7 @@ export class SqliteStore implements Store {
             }
             this.stmt.insertNotSendable.run(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone,
-              state, state === 'suppressed' ? 'SUPPRESSED' : 'INVALID', reason, now,
+              state, state === 'suppressed' ? SUPPRESSED_AT_PLAN.code : INVALID_CODE, reason, now,
             );
             result[state]++;
           }
@@ -612,7 +608,7 @@ export class SqliteStore implements Store {
   }
 
   async expirePlanned(campaignId: string, reason: string, now: number): Promise<number> {
-    return this.stmt.expirePlanned.run(reason, now, campaignId).changes;
+    return this.stmt.expirePlanned.run(DEADLINE_PASSED_CODE, reason, now, campaignId).changes;
   }
 
   async sweepTargets(
@@ -638,7 +634,7 @@ export class SqliteStore implements Store {
       total += n;
     }
     const byApiStatus: Record<string, number> = {};
-    for (const { api_status, n } of this.stmt.countByApiStatus.all(campaignId)) byApiStatus[api_status ?? 'queued'] = n;
+    for (const { api_status, n } of this.stmt.countByApiStatus.all(campaignId)) byApiStatus[api_status ?? DEFAULT_API_STATUS] = n;
     return { total, byState, byApiStatus };
   }
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { Store } from '../store/types.js';
+import type { RateWindow } from '../send/ports.js';
 
 /**
  * Called before every status request. Resolves when the request may leave (it may wait as long as it needs),
@@ -10,7 +10,7 @@ export type StatusCallGate = (signal: AbortSignal) => Promise<void | (() => void
 
 /** Where `sendSlotGate` counts status calls. */
 export interface SendSlotGateOptions {
-  store: Store;
+  store: RateWindow;
   clock: Clock;
   /** The project whose send budget the status calls share (see `projectIdFor`). */
   projectId: string;

@@ -5,7 +5,9 @@ import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MessageStatus, RkApi } from '../rk/types.js';
 import { backoffDelay, type BackoffOptions } from '../send/backoff.js';
 import { summarize, type RkErrorSummary } from '../send/sender.js';
-import type { Store, SweepTarget } from '../store/types.js';
+import type { CampaignRecords } from '../core/campaign-records.js';
+import type { SweepTarget } from '../store/types.js';
+import type { StatusLedger } from './ports.js';
 import { FINAL_API_STATUSES, isFinalApiStatus } from './final.js';
 import type { StatusCallGate } from './gate.js';
 
@@ -124,7 +126,7 @@ export interface SweepOptions {
 /** What the sweep needs from the outside. */
 export interface SweepDeps {
   api: RkApi;
-  store: Store;
+  store: StatusLedger & Pick<CampaignRecords, 'counts'>;
   clock: Clock;
   emit: (event: SweepEvent) => void;
 }

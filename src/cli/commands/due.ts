@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { mostUrgentExitCode } from '../../core/exit-codes.js';
 import type { DueEvent } from '../../pipeline/due.js';
 import type { RkClient } from '../../rk/client.js';
-import type { Store } from '../../store/types.js';
+import type { Store } from '../../store/port.js';
 import type { SweepEvent } from '../../sweep/index.js';
 import { defineCommand } from '../command.js';
 import { withCommonFlags, type DbFlag, type OutputFlags } from '../flags.js';

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { RkClient } from '../../rk/client.js';
-import type { Store } from '../../store/types.js';
+import type { Store } from '../../store/port.js';
 import { defineCommand } from '../command.js';
 import { parseDurationFlag, wholeNumbers, withCommonFlags, type DbFlag, type OutputFlags } from '../flags.js';
 import { installStopSignals } from '../signals.js';

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import type { Store } from '../../store/types.js';
+import type { Store } from '../../store/port.js';
 import { defineCommand } from '../command.js';
 import { withDbFlag, withJsonFlag, type DbFlag } from '../flags.js';
 

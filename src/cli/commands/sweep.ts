@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { exitCodeForSweep } from '../../core/exit-codes.js';
 import type { RkClient } from '../../rk/client.js';
-import type { Store } from '../../store/types.js';
+import type { Store } from '../../store/port.js';
 import { defineCommand } from '../command.js';
 import { parseDurationFlag, wholeNumbers, withCommonFlags, type DbFlag, type OutputFlags } from '../flags.js';
 import { installStopSignals } from '../signals.js';
