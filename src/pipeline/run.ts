@@ -10,6 +10,7 @@ import type { Schedule } from '../schedule/schema.js';
 import { formatInstant } from '../schedule/window.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
+import { createRowMediaReader } from '../send/media-read.js';
 import type { CampaignCounts, Lease, Store } from '../store/types.js';
 
 /** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
@@ -183,6 +184,10 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ...(options.backoff ? { backoff: options.backoff } : {}),
           ...(options.maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs: options.maxRateLimitPauseMs } : {}),
           ...(options.media ? { media: options.media } : {}),
+          // Issue 11: each row's own file, read and checked against its planned hash when it is sent.
+          ...(campaign.mediaTemplate !== undefined && campaign.type !== 'text'
+            ? { mediaFor: createRowMediaReader({ baseDir: campaign.baseDir, type: campaign.type, maxBytes: campaign.mediaMaxBytes }) }
+            : {}),
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),
           ...(planned !== undefined ? { planned } : {}),
