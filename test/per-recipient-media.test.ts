@@ -115,6 +115,17 @@ describe('per-recipient documents (issue 11)', () => {
     expect(messages).toHaveLength(47);
     for (const m of messages) expect(m.mediaSha256, m.recipient).toBe(sha(files.get(m.recipient)!));
     expect(new Set(messages.map((m) => m.mediaSha256)).size).toBe(47);
+
+    // Reports: media_file and media_sha256 columns (CSV, JSON), no variant column.
+    const csv = await runCli(['report', path, '--db', db, '--format', 'csv'], { cwd: dir, env });
+    expect(csv.code, csv.stderr).toBe(0);
+    const [header, second] = csv.stdout.split('\r\n');
+    expect(header!.split(',').slice(-2)).toEqual(['media_file', 'media_sha256']);
+    expect(second!.split(',').slice(-2)).toEqual(['invoices/C1.pdf', sha(files.get(phoneOf(1))!)]);
+    const json = await runCli(['report', path, '--db', db, '--format', 'json'], { cwd: dir, env });
+    const jsonRows = (JSON.parse(json.stdout) as { rows: Record<string, unknown>[] }).rows;
+    expect(jsonRows[0]).toMatchObject({ media_file: 'invoices/C1.pdf', media_sha256: sha(files.get(phoneOf(1))!) });
+    expect(jsonRows[0]).not.toHaveProperty('variant');
   }, TEST_MS);
 
   it('a file changed after planning stops the run with exit 5 naming it; --replan sends the new bytes', async () => {
