@@ -684,6 +684,36 @@ export function describeStore(name: string, make: MakeStore): void {
         }
       });
     });
+
+    describe('per-row media file, hash and variant (issue 11)', () => {
+      it('are kept with each sendable row, handed to the sender, reported, and replaced by a replan only for rows not sent', async () => {
+        const { store } = await open();
+        const media = (line: number, sha: string, variant: string) => ({ mediaFile: `invoices/C${line}.pdf`, mediaSha256: sha, variant });
+        await plan(store, [row(2, '6281', media(2, 'aa', 'A')), row(3, '6282', media(3, 'bb', 'B')), row(4, null)]);
+        const out = await store.nextPlanned('c1', 1e12, 10);
+        expect(out.map((m) => [m.phone, m.mediaFile, m.mediaSha256])).toEqual([
+          ['6281', 'invoices/C2.pdf', 'aa'],
+          ['6282', 'invoices/C3.pdf', 'bb'],
+        ]);
+        let rows = await report(store);
+        expect(rows.map((r) => [r.line, r.mediaFile ?? null, r.mediaSha256 ?? null, r.variant ?? null])).toEqual([
+          [2, 'invoices/C2.pdf', 'aa', 'A'],
+          [3, 'invoices/C3.pdf', 'bb', 'B'],
+          [4, null, null, null],
+        ]);
+        // The first row is sent; a replan with new hashes changes only the row still planned.
+        const first = out.find((m) => m.phone === '6281')!;
+        await store.markSending(first.id, 5);
+        await store.markAccepted(first.id, 'u-1', 'queued', 6);
+        await plan(store, [row(2, '6281', media(2, 'cc', 'B')), row(3, '6282', media(3, 'dd', 'A'))], 'replan', 'c1', 'p1', 7);
+        rows = await report(store);
+        expect(rows.map((r) => [r.line, r.mediaSha256 ?? null, r.variant ?? null])).toEqual([
+          [2, 'aa', 'A'],
+          [3, 'dd', 'A'],
+        ]);
+        expect((await store.nextPlanned('c1', 1e12, 10)).map((m) => m.mediaSha256)).toEqual(['dd']);
+      });
+    });
   });
 }
 

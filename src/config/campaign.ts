@@ -48,6 +48,15 @@ export interface Campaign {
   type: MessageType;
   /** Absolute path of the media file; set exactly when `type` is not `text`. */
   media: string | undefined;
+  /**
+   * `media` when it holds template variables (`invoices/{{customer_id}}.pdf`): resolved per row against `baseDir`
+   * (see src/plan/media-check.ts); `media` is then undefined. Issue 11.
+   */
+  mediaTemplate?: string | undefined;
+  /** `media_outside_folder: true`: a per-row media path may resolve outside the campaign's folder. */
+  mediaOutsideFolder?: boolean | undefined;
+  /** `variants` instead of `template`/`message`: one wording per recipient, chosen by weight (src/render/variants.ts). */
+  variants?: CampaignVariant[] | undefined;
   /** `media_max_size` in bytes: the largest media file sent; undefined means the type's default (see `loadMedia`). */
   mediaMaxBytes?: number | undefined;
   /** Attached to every message; string values may use template variables. */
@@ -74,6 +83,20 @@ export interface Campaign {
   monthlyQuota: number | undefined;
   /** Start, send window, deadline and lateness limit (see `src/schedule`); undefined: send whenever run. */
   schedule: Schedule | undefined;
+}
+
+/** One entry of `variants`: a named template and its share. */
+export interface CampaignVariant {
+  name: string;
+  /** Absolute path of the `.hbs` template. */
+  template: string;
+  /** Relative share; recipients are split in proportion to the weights. */
+  weight: number;
+}
+
+/** Whether a `media` value is a per-row template (holds `{{`). */
+export function isMediaTemplate(value: string): boolean {
+  return value.includes('{{');
 }
 
 const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -152,6 +175,23 @@ const CampaignFileSchema = z.strictObject(
     message: z.string(err('expected the message text (Handlebars)')).optional(),
     type: z.enum(MESSAGE_TYPES, err(`expected one of ${MESSAGE_TYPES.join(', ')}`)).default('text'),
     media: filePath('the media file to send').optional(),
+    media_outside_folder: z.boolean(err('expected true or false')).optional(),
+    variants: z
+      .array(
+        z.strictObject(
+          {
+            name: text('expected a variant name such as A'),
+            template: filePath('a .hbs template file'),
+            weight: z.number(err('expected a positive number such as 1')).positive(err('expected a positive number such as 1')).finite().default(1),
+          },
+          err('expected an object with name, template and weight'),
+        ),
+        err('expected a list of variants, e.g. [{ name: A, template: a.hbs, weight: 1 }]'),
+      )
+      .min(1, err('expected at least one variant'))
+      .max(26, err('expected at most 26 variants'))
+      .refine((list) => new Set(list.map((v) => v.name.trim())).size === list.length, err('expected each variant name once'))
+      .optional(),
     media_max_size: z
       .union([z.string(), z.number()], err(MEDIA_SIZE_EXPECTED))
       .transform((v) => (typeof v === 'number' ? v : parseSizeText(v)))
@@ -193,6 +233,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(CampaignFileSchema.shape),
   recipients: Object.keys(RecipientsSchema.shape),
   report: Object.keys(ReportSchema.shape),
+  'variants[]': ['name', 'template', 'weight'],
   schedule: SCHEDULE_KEYS,
   'schedule.window': WINDOW_KEYS,
 };
@@ -298,6 +339,9 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
     message: c.message ?? null,
     // Which column holds each recipient's zone changes what is stored on every row.
     timezoneColumn: c.schedule?.window?.timezoneColumn ?? null,
+    // Issue 11, only when used, so plans frozen before these keys existed keep their fingerprint.
+    ...(c.mediaTemplate !== undefined ? { media: c.mediaTemplate, mediaOutsideFolder: c.mediaOutsideFolder === true } : {}),
+    ...(c.variants !== undefined ? { variants: c.variants.map((v) => ({ name: v.name, template: rel(v.template), weight: v.weight })) } : {}),
   }) as Record<string, unknown>;
 }
 
@@ -311,6 +355,12 @@ export async function readMessageSource(c: Campaign): Promise<{ source: string; 
     return { source: decodeTemplate(await readFile(c.template), name), name };
   }
   return { source: c.message ?? '', name: `${c.displayPath}: message` };
+}
+
+/** A variant's template text and its name for errors (as `readMessageSource` does for `template`). */
+export async function readTemplateFile(c: Campaign, path: string): Promise<{ source: string; name: string }> {
+  const name = join(dirname(c.displayPath), relative(c.baseDir, path));
+  return { source: decodeTemplate(await readFile(path), name), name };
 }
 
 /**
@@ -345,7 +395,10 @@ function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: strin
     template: f.template === undefined ? undefined : abs(f.template),
     message: f.message,
     type: f.type,
-    media: f.media === undefined ? undefined : abs(f.media),
+    media: f.media === undefined || isMediaTemplate(f.media) ? undefined : abs(f.media),
+    mediaTemplate: f.media !== undefined && isMediaTemplate(f.media) ? f.media : undefined,
+    mediaOutsideFolder: f.media_outside_folder,
+    variants: f.variants?.map((v) => ({ name: v.name, template: abs(v.template), weight: v.weight })),
     mediaMaxBytes: f.media_max_size,
     payload: f.payload,
     ratePerMinute: f.rate_per_minute,
@@ -366,7 +419,7 @@ function problemsFromIssue(issue: z.core.$ZodIssue, raw: unknown, lineOf: LineOf
   if (issue.code === 'unrecognized_keys') {
     const parentPath = issue.path;
     const parentKey = formatKeyPath(parentPath);
-    const known = KNOWN_KEYS[parentKey] ?? [];
+    const known = KNOWN_KEYS[parentKey] ?? KNOWN_KEYS[parentKey.replace(/\[\d+\]$/, '[]')] ?? [];
     return issue.keys.map((k) => unknownKeyProblem(k, parentPath, known, lineOf));
   }
   const key = formatKeyPath(issue.path);
@@ -423,10 +476,30 @@ function crossChecks(raw: Record<string, unknown>, lineOf: LineOf): ConfigProble
   };
   const hasTemplate = raw.template !== undefined && raw.template !== null;
   const hasMessage = raw.message !== undefined && raw.message !== null;
-  if (hasTemplate && hasMessage) {
+  const hasVariants = raw.variants !== undefined && raw.variants !== null;
+  if (hasVariants && (hasTemplate || hasMessage)) {
+    problems.push({ key: 'variants', detail: `expected variants instead of ${hasTemplate ? 'template' : 'message'}, found both`, ...at(['variants']) });
+  } else if (hasVariants) {
+    // variants replace template and message
+  } else if (hasTemplate && hasMessage) {
     problems.push({ key: 'template', detail: 'expected either template or message, found both', ...at(['template']) });
   } else if (!hasTemplate && !hasMessage) {
     problems.push({ key: 'template', detail: 'expected template (a .hbs file) or message (inline text), found neither' });
+  }
+  if (Array.isArray(raw.variants)) {
+    raw.variants.forEach((v: unknown, i) => {
+      const t = (v as { template?: unknown } | null)?.template;
+      if (typeof t === 'string' && t.trim() !== '' && !t.trim().toLowerCase().endsWith('.hbs')) {
+        problems.push({ key: `variants[${i}].template`, detail: `expected a path to a .hbs template file, found ${describeFound(t)}`, ...at(['variants', i, 'template']) });
+      }
+    });
+  }
+  if (raw.media_outside_folder !== undefined && !(typeof raw.media === 'string' && isMediaTemplate(raw.media))) {
+    problems.push({
+      key: 'media_outside_folder',
+      detail: 'expected only with a per-recipient media path (media with {{variables}}), found it without one',
+      ...at(['media_outside_folder']),
+    });
   }
   if (typeof raw.template === 'string' && raw.template.trim() !== '' && !raw.template.trim().toLowerCase().endsWith('.hbs')) {
     problems.push({ key: 'template', detail: `expected a path to a .hbs template file, found ${describeFound(raw.template)}`, ...at(['template']) });
@@ -453,8 +526,12 @@ async function missingFiles(raw: Record<string, unknown>, baseDir: string, lineO
   const candidates: { path: PropertyKey[]; value: unknown }[] = [
     { path: ['recipients', 'file'], value: valueAt(raw, ['recipients', 'file']) },
     { path: ['template'], value: raw.template },
-    { path: ['media'], value: raw.media },
+    // A per-row media path is checked per row at plan time (src/plan/media-check.ts).
+    { path: ['media'], value: typeof raw.media === 'string' && isMediaTemplate(raw.media) ? undefined : raw.media },
   ];
+  if (Array.isArray(raw.variants)) {
+    raw.variants.forEach((v: unknown, i) => candidates.push({ path: ['variants', i, 'template'], value: (v as { template?: unknown } | null)?.template }));
+  }
   const suppress = typeof raw.suppress === 'string' ? [raw.suppress] : raw.suppress;
   if (Array.isArray(suppress)) {
     suppress.forEach((value, i) => candidates.push({ path: typeof raw.suppress === 'string' ? ['suppress'] : ['suppress', i], value }));

@@ -99,6 +99,8 @@ export interface EmulatorMessage {
   payload: unknown;
   /** The uploaded file, for media messages. `contentType` is the type detected from the content. */
   media: { filename: string; contentType: string; size: number } | null;
+  /** SHA-256 (hex) of the uploaded file's bytes, or null: lets tests check which bytes arrived. */
+  mediaSha256: string | null;
   /** `X-REQUEST-ID`, when given. */
   requestId: string | null;
   /** How often the same request id came back within the window and got this message's UUID again. */

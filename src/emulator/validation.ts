@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Response } from 'undici';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
 import { checkMedia } from './media.js';
@@ -16,6 +17,8 @@ export interface ValidSend {
   message: string | null;
   payload: Record<string, unknown> | null;
   media: { filename: string; contentType: string; size: number } | null;
+  /** SHA-256 of the uploaded file's bytes, or null. */
+  mediaSha256: string | null;
 }
 
 /** Recipient in the API's form: country code and digits, 8-15 digits, no `+`, no leading 0. */
@@ -129,6 +132,7 @@ export async function parseSendBody(raw: Buffer, contentTypeHeader: string | und
   }
 
   let media: ValidSend['media'] = null;
+  let mediaSha256: string | null = null;
   if (type !== undefined && type !== 'text') {
     const rawMedia = fields.get('media');
     if (!isForm) {
@@ -138,7 +142,10 @@ export async function parseSendBody(raw: Buffer, contentTypeHeader: string | und
     } else {
       const bytes = new Uint8Array(await rawMedia.arrayBuffer());
       const checked = await checkMedia(bytes, rawMedia.type);
-      if (checked.ok) media = { filename: rawMedia.name, contentType: checked.contentType, size: bytes.byteLength };
+      if (checked.ok) {
+        media = { filename: rawMedia.name, contentType: checked.contentType, size: bytes.byteLength };
+        mediaSha256 = createHash('sha256').update(bytes).digest('hex');
+      }
       else errors.push(checked.reason);
     }
   }
@@ -147,5 +154,5 @@ export async function parseSendBody(raw: Buffer, contentTypeHeader: string | und
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''}: ${errors.slice(1).join(' ')})` : '';
     return { status: 422, code: 'VALIDATION_ERROR', message: errors[0]! + more };
   }
-  return { recipient: recipient as string, type: type as MessageType, message, payload, media };
+  return { recipient: recipient as string, type: type as MessageType, message, payload, media, mediaSha256 };
 }

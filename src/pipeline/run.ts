@@ -10,6 +10,7 @@ import type { Schedule } from '../schedule/schema.js';
 import { formatInstant } from '../schedule/window.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
+import { createRowMediaReader } from '../send/media-read.js';
 import type { CampaignCounts, Lease } from '../store/types.js';
 import type { Store } from '../store/port.js';
 
@@ -184,6 +185,10 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ...(options.backoff ? { backoff: options.backoff } : {}),
           ...(options.maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs: options.maxRateLimitPauseMs } : {}),
           ...(options.media ? { media: options.media } : {}),
+          // Issue 11: each row's own file, read and checked against its planned hash when it is sent.
+          ...(campaign.mediaTemplate !== undefined && campaign.type !== 'text'
+            ? { mediaFor: createRowMediaReader({ baseDir: campaign.baseDir, type: campaign.type, maxBytes: campaign.mediaMaxBytes }) }
+            : {}),
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),
           ...(planned !== undefined ? { planned } : {}),

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { IANAZone } from 'luxon';
-import { campaignFingerprintInputs, readMessageSource, type Campaign } from '../config/campaign.js';
+import { campaignFingerprintInputs, readMessageSource, readTemplateFile, type Campaign } from '../config/campaign.js';
 import type { Clock } from '../core/clock.js';
 import { inspectRecipientCsv, readRecipientRows, type CsvHeader } from '../ingest/csv.js';
 import { columnList, excerpt } from '../ingest/excerpt.js';
@@ -14,6 +14,8 @@ import type { PlanWriter } from './ports.js';
 import { planBatchesInWorker, planWorkerAvailable } from './worker-protocol.js';
 import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor } from './fingerprint.js';
 import { applySuppressionUpdate, suppressionHash, type SuppressionEvent } from './suppression-update.js';
+import { MediaChecker, mediaDisplayPath } from './media-check.js';
+import { assignVariant } from '../render/variants.js';
 
 /** A problem with the campaign as a whole that makes planning impossible (not one row's problem). */
 export class PlanInputError extends Error {
@@ -53,6 +55,12 @@ export interface PreparedCampaign {
   fingerprint: PlanFingerprint;
   /** Column holding each recipient's IANA zone, when the schedule names one. */
   timezoneColumn: string | undefined;
+  /** `variants`: each compiled, in file order (`template` is the first one's). Issue 11. */
+  variants?: { name: string; weight: number; template: MessageTemplate }[] | undefined;
+  /** A per-row `media` path, compiled, and the checker of the files it names. */
+  mediaPath?: { template: MessageTemplate; checker: MediaChecker } | undefined;
+  /** A fixed `media`: its path relative to the campaign folder and its SHA-256, recorded on every row. */
+  fixedMedia?: { file: string; sha256: string } | undefined;
 }
 
 /**
@@ -64,8 +72,27 @@ export async function prepareCampaign(
   campaign: Campaign,
   options: { timezoneColumn?: string | undefined } = {},
 ): Promise<PreparedCampaign> {
-  const { source, name } = await readMessageSource(campaign);
-  const template = compileMessageTemplate(source, { name, type: campaign.type });
+  const variantSources = campaign.variants
+    ? await Promise.all(
+        campaign.variants.map(async (v) => {
+          const read = await readTemplateFile(campaign, v.template);
+          return { name: v.name, weight: v.weight, source: read.source, fileName: read.name };
+        }),
+      )
+    : undefined;
+  const { source, name } = variantSources ? { source: '', name: variantSources[0]!.fileName } : await readMessageSource(campaign);
+  const variants = variantSources?.map((v) => ({
+    name: v.name,
+    weight: v.weight,
+    template: compileMessageTemplate(v.source, { name: v.fileName, type: campaign.type }),
+  }));
+  const template = variants ? variants[0]!.template : compileMessageTemplate(source, { name, type: campaign.type });
+  const mediaName = `${campaign.displayPath}: media`;
+  const checker = MediaChecker.of(campaign);
+  const mediaPath =
+    checker && campaign.mediaTemplate !== undefined
+      ? { template: compileMessageTemplate(campaign.mediaTemplate, { name: mediaName, type: 'document' }), checker }
+      : undefined;
   const payload =
     campaign.payload === undefined
       ? undefined
@@ -77,13 +104,15 @@ export async function prepareCampaign(
     encoding: campaign.recipients.encoding,
   });
   const missing = [
-    ...template.missingColumns(header.columns).required,
-    ...(payload?.missingColumns(header.columns).required ?? []),
+    ...(variants ? [] : template.missingColumns(header.columns).required.map((v) => ({ v, name }))),
+    ...(variants ?? []).flatMap((t) => t.template.missingColumns(header.columns).required.map((v) => ({ v, name: t.template.name }))),
+    ...(mediaPath?.template.missingColumns(header.columns).required.map((v) => ({ v, name: mediaName })) ?? []),
+    ...(payload?.missingColumns(header.columns).required.map((v) => ({ v, name })) ?? []),
   ];
   if (missing.length > 0) {
     throw new PlanInputError(
-      missing.map((v) => missingColumnMessage(name, v, header.columns)).join('\n'),
-      `Add the column to ${basename(campaign.recipients.file)}, fix the name in the template, or use {{default ${missing[0]} "..."}} for a fallback.`,
+      missing.map((m) => missingColumnMessage(m.name, m.v, header.columns)).join('\n'),
+      `Add the column to ${basename(campaign.recipients.file)}, fix the name in the template, or use {{default ${missing[0]!.v} "..."}} for a fallback.`,
       campaign.recipients.file,
     );
   }
@@ -103,12 +132,15 @@ export async function prepareCampaign(
   ]);
   const fingerprint: PlanFingerprint = {
     csv,
-    template: hashValue(source),
+    // Every variant's text, with its name and weight (which decide who gets it).
+    template: variantSources ? hashValue(variantSources.map((v) => ({ name: v.name, weight: v.weight, source: v.source }))) : hashValue(source),
     config: hashValue(campaignFingerprintInputs(campaign)),
     suppress,
     media,
   };
-  return { campaign, header, template, payload, suppression, fingerprint, timezoneColumn };
+  // A per-row media path is in `config`; each row's file hash is kept on its row, checked again when it is sent.
+  const fixedMedia = campaign.media && campaign.type !== 'text' ? { file: mediaDisplayPath(campaign.baseDir, campaign.media), sha256: media } : undefined;
+  return { campaign, header, template, payload, suppression, fingerprint, timezoneColumn, variants, mediaPath, fixedMedia };
 }
 
 /**
@@ -117,7 +149,7 @@ export async function prepareCampaign(
  * request id, or a set in `validate`).
  */
 export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<PlanRowInput> {
-  const { campaign, template, payload, suppression, timezoneColumn } = prepared;
+  const { campaign, template, payload, suppression, timezoneColumn, variants, mediaPath, fixedMedia } = prepared;
   const country = campaign.recipients.defaultCountry;
   for await (const row of readRecipientRows({
     file: campaign.recipients.file,
@@ -168,7 +200,13 @@ export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<Plan
       out.timezone = zone;
     }
     const requestId = requestIdFor(campaign.id, phone);
-    const rendered = template.render(row.fields, requestId);
+    let rowTemplate = template;
+    if (variants) {
+      const chosen = variants[assignVariant(requestId, variants)]!;
+      rowTemplate = chosen.template;
+      out.variant = chosen.name;
+    }
+    const rendered = rowTemplate.render(row.fields, requestId);
     if (!rendered.ok) {
       out.reason = rendered.reason;
       yield out;
@@ -182,6 +220,25 @@ export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<Plan
         continue;
       }
       out.payload = p.payload;
+    }
+    if (mediaPath) {
+      const path = mediaPath.template.render(row.fields, requestId);
+      if (!path.ok || path.text === '') {
+        out.reason = path.ok ? 'media: the path is empty for this row' : `media: ${path.reason}`;
+        yield out;
+        continue;
+      }
+      const file = await mediaPath.checker.check(path.text);
+      out.mediaFile = file.file;
+      if (!file.ok) {
+        out.reason = file.reason;
+        yield out;
+        continue;
+      }
+      out.mediaSha256 = file.sha256;
+    } else if (fixedMedia) {
+      out.mediaFile = fixedMedia.file;
+      out.mediaSha256 = fixedMedia.sha256;
     }
     out.state = 'planned';
     out.text = rendered.text;
@@ -329,8 +386,20 @@ export interface ValidationReport {
   suppressed: number;
   /** The first invalid rows, with line and reason. */
   invalidSamples: { line: number; rawPhone: string; reason: string }[];
-  /** A few rendered messages. */
-  previews: { line: number; phone: string; text: string; payload: Record<string, unknown> | null }[];
+  /** A few rendered messages (with `variants`, at least one of each), with the file each would attach. */
+  previews: {
+    line: number;
+    phone: string;
+    text: string;
+    payload: Record<string, unknown> | null;
+    mediaFile?: string | null;
+    variant?: string | null;
+  }[];
+  /** Rows made invalid by their media file (issue 11): how many, and the first ones. */
+  mediaInvalid: number;
+  mediaInvalidSamples: { line: number; file: string; reason: string }[];
+  /** With `variants`: each one's weight, expected share (weight / total) and the sendable rows it got. */
+  variants?: { name: string; weight: number; share: number; rows: number }[];
   delimiter: string;
   delimiterDetected: boolean;
   /** The encoding the CSV was read in (`utf-8`, `windows-1252`, `utf-16le`, `utf-16be`) and how it was decided. */
@@ -361,7 +430,12 @@ export async function validateRows(
     encodingSource: prepared.header.encodingSource,
     columns: prepared.header.columns,
     suppressionInvalidLines: prepared.suppression.invalidLines,
+    mediaInvalid: 0,
+    mediaInvalidSamples: [],
   };
+  const totalWeight = prepared.variants?.reduce((n, v) => n + v.weight, 0) ?? 0;
+  const variantRows = new Map<string, number>(prepared.variants?.map((v) => [v.name, 0]) ?? []);
+  const previewed = new Set<string>();
   const seen = new Set<string>();
   for await (const row of planRows(prepared)) {
     report.rows++;
@@ -372,18 +446,38 @@ export async function validateRows(
       }
       seen.add(row.requestId);
       report.sendable++;
-      if (report.previews.length < maxPreviews) {
-        report.previews.push({ line: row.line, phone: row.phone!, text: row.text ?? '', payload: row.payload });
+      const variant = row.variant ?? null;
+      if (variant !== null) variantRows.set(variant, (variantRows.get(variant) ?? 0) + 1);
+      // Up to maxPreviews, and the first row of every variant not previewed yet.
+      if (report.previews.length < maxPreviews || (variant !== null && !previewed.has(variant))) {
+        if (variant !== null) previewed.add(variant);
+        report.previews.push({
+          line: row.line,
+          phone: row.phone!,
+          text: row.text ?? '',
+          payload: row.payload,
+          ...(row.mediaFile !== undefined ? { mediaFile: row.mediaFile } : {}),
+          ...(variant !== null ? { variant } : {}),
+        });
       }
     } else if (row.state === 'suppressed') {
       report.suppressed++;
     } else {
       report.invalid++;
+      if (row.mediaFile != null && row.reason?.startsWith('media file ')) {
+        report.mediaInvalid++;
+        if (report.mediaInvalidSamples.length < maxInvalid) {
+          report.mediaInvalidSamples.push({ line: row.line, file: row.mediaFile, reason: row.reason });
+        }
+      }
       if (report.invalidSamples.length < maxInvalid) {
         // Shown on a terminal: the raw cell is cut and its control characters escaped (reasons already are).
         report.invalidSamples.push({ line: row.line, rawPhone: excerpt(row.rawPhone, 40), reason: row.reason ?? 'invalid' });
       }
     }
+  }
+  if (prepared.variants) {
+    report.variants = prepared.variants.map((v) => ({ name: v.name, weight: v.weight, share: v.weight / totalWeight, rows: variantRows.get(v.name) ?? 0 }));
   }
   return report;
 }

@@ -43,6 +43,7 @@ function reportCells(r: ReportRecord, plan: ColumnPlan, protectNumbers: boolean)
     text(r.sent_at),
     text(r.delivered_at),
     text(r.failed_at),
+    ...plan.extra.map((c) => text(r[c] ?? null)),
   ];
 }
 
@@ -56,12 +57,12 @@ export async function* csvReport(source: ReportSource, format: CsvFormat = {}): 
   const options = stringifyOptions(format);
   const protectNumbers = format.protectNumbers ?? true;
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
-  const plan = planColumns(first, source.columns, source.phoneColumn);
-  const header = [...LEADING_COLUMNS, ...plan.headers.map(neutraliseFormula), ...TRAILING_COLUMNS];
+  const plan = planColumns(first, source.columns, source.phoneColumn, source);
+  const header = [...LEADING_COLUMNS, ...plan.headers.map(neutraliseFormula), ...TRAILING_COLUMNS, ...plan.extra];
   yield (format.bom ? '\uFEFF' : '') + stringify([header], options);
   let batch: string[][] = [];
   for await (const row of all) {
-    batch.push(reportCells(toRecord(row, plan.fields, source.secrets), plan, protectNumbers));
+    batch.push(reportCells(toRecord(row, plan.fields, source.secrets, plan.extra), plan, protectNumbers));
     if (batch.length >= BATCH) {
       yield stringify(batch, options);
       batch = [];

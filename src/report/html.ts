@@ -4,6 +4,7 @@ import { donutChart, GROUP_COLORS, shareBar, STATUS_COLORS, statusColor, swatch,
 import { escapeHtml } from './escape.js';
 import { humanDuration, reportTexts, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
 import { peekFirst, planColumns, toRecord } from './record.js';
+import { variantTotals, type VariantTotals } from './variants.js';
 import { requireCampaign, type ReportSource } from './source.js';
 import { inDisplayOrder, statusGroup } from './status.js';
 import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary } from './summary.js';
@@ -240,6 +241,25 @@ function failureReasons(summary: ReportSummary, l: Lang): string {
   );
 }
 
+/** Issue 11: sent / delivered / failed per variant, side by side, as counts and shares of the variant's recipients. */
+function variantPanel(variants: readonly VariantTotals[], l: Lang): string {
+  if (variants.length === 0) return '';
+  const { t, fmt, pct } = l;
+  const all = variants.reduce((n, v) => n + v.recipients, 0);
+  const cell = (n: number, whole: number): string => `<td class="num">${fmt(n)} <span class="sub">${pct(n, whole)}</span></td>`;
+  const line = (label: string, pick: (v: VariantTotals) => number, whole: (v: VariantTotals) => number): string =>
+    `<tr><th scope="row">${e(label)}</th>${variants.map((v) => cell(pick(v), whole(v))).join('')}</tr>`;
+  return (
+    `<section class="panel" id="variants"><h2>${e(t.variantsHeading)}</h2><p class="sub">${e(t.variantsNote)}</p>` +
+    `<table class="legend variants"><thead><tr><th>${e(t.variant)}</th>${variants.map((v) => `<th class="num">${e(v.name)}</th>`).join('')}</tr></thead><tbody>` +
+    line(t.variantRecipients, (v) => v.recipients, () => all) +
+    line(t.variantSent, (v) => v.sent, (v) => v.recipients) +
+    line(t.variantDelivered, (v) => v.delivered, (v) => v.recipients) +
+    line(t.variantFailed, (v) => v.failed, (v) => v.recipients) +
+    `</tbody></table></section>`
+  );
+}
+
 function glossary(summary: ReportSummary, l: Lang): string {
   const items = orderedStatuses(summary.totals)
     .map((s) => `<dt>${badge(s, l)}</dt><dd>${e(statusMeaning(l.t, s))}</dd>`)
@@ -260,7 +280,10 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
   const maxRows = format.maxRows ?? 5000;
   const summary = await summariseRows(campaign, source.store.reportRows(source.campaignId), { displayName: source.name, secrets: source.secrets ?? [] });
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
-  const plan = planColumns(first, source.columns, source.phoneColumn);
+  const plan = planColumns(first, source.columns, source.phoneColumn, source);
+  const variants = plan.extra.includes('variant') ? await variantTotals(source.store.reportRows(source.campaignId)) : [];
+  const showFile = plan.extra.includes('media_file');
+  const showVariant = plan.extra.includes('variant');
 
   const at = (ms: number, pattern = 'yyyy-LL-dd HH:mm:ss'): string => DateTime.fromMillis(ms, { zone, locale: x.locale }).toFormat(pattern);
   const atIso = (iso: string | null): string => {
@@ -295,6 +318,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
     `<div>${e(x.generated)} <b>${e(at(generatedAt))}</b> · ${e(x.timesIn)} <b>${e(zoneLabel(zone))}</b></div></div></header>` +
     cards(summary, l) +
     `<div class="split">${breakdown(summary, l)}${failureReasons(summary, l)}</div>` +
+    variantPanel(variants, l) +
     timeline(summary, (ms) => at(ms, tickFormat), l) +
     `<section class="panel table-panel" data-not-delivered="${notDelivered}"><h2>${e(x.notDelivered)} <span class="sub">${e(x.ofRows(fmt(notDelivered), fmt(summary.rows)))}</span></h2>` +
     (notDelivered === 0
@@ -304,6 +328,8 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
         `<span class="count"><span id="shown">${fmt(Math.min(notDelivered, maxRows))}</span> ${e(x.shown)}</span></div>` +
         `<div class="rows-wrap"><table id="rows"><thead><tr><th class="num">${e(x.line)}</th><th>${e(x.number)}</th>` +
         plan.fields.map((f) => `<th>${e(f)}</th>`).join('') +
+        (showVariant ? `<th>${e(x.variant)}</th>` : '') +
+        (showFile ? `<th>${e(x.mediaFile)}</th>` : '') +
         `<th>${e(x.status)}</th><th>${e(x.error)}</th><th>${e(x.sentAt)}</th></tr></thead><tbody>`)
   );
 
@@ -311,7 +337,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
   let chunk = '';
   if (notDelivered > 0) {
     for await (const row of all) {
-      const r = toRecord(row, plan.fields, source.secrets);
+      const r = toRecord(row, plan.fields, source.secrets, plan.extra);
       if (statusGroup(r.status) === 'delivered') continue;
       if (listed >= maxRows) break;
       listed++;
@@ -319,6 +345,8 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
         `<tr data-status="${e(r.status)}" data-line="${r.line}"><td class="num">${r.line}</td>` +
         `<td class="mono">${e(r.recipient ?? r.original_number)}</td>` +
         plan.fields.map((f) => `<td>${e(r.fields[f] ?? '')}</td>`).join('') +
+        (showVariant ? `<td>${e(r.variant ?? '')}</td>` : '') +
+        (showFile ? `<td class="mono"${r.media_sha256 ? ` title="sha256 ${e(r.media_sha256)}"` : ''}>${e(r.media_file ?? '')}</td>` : '') +
         `<td>${badge(r.status, l)}</td>` +
         `<td class="err"${r.error_code ? ` title="${e(r.error_code)}"` : ''}>${e(r.error_message ?? '')}</td>` +
         `<td class="mono when">${e(atIso(r.sent_at))}</td></tr>`;

@@ -102,6 +102,17 @@ export interface ReportTexts {
   meaning: string;
   errorCode: string;
   rowsSheetNote: string;
+
+  // Variants (issue 11), HTML page.
+  variantsHeading: string;
+  /** Under the heading: what the shares are of. */
+  variantsNote: string;
+  variant: string;
+  variantRecipients: string;
+  variantSent: string;
+  variantDelivered: string;
+  variantFailed: string;
+  mediaFile: string;
 }
 
 const EN: ReportTexts = {
@@ -210,6 +221,14 @@ const EN: ReportTexts = {
   errorCode: 'Error code',
   rowsSheetNote:
     'The Rows sheet has one row per line of the recipient file, in file order, with the columns and status values of the CSV report.',
+  variantsHeading: 'Variants side by side',
+  variantsNote: 'Recipients: share of all recipients that got a variant. Sent, delivered, failed: share of that variant\'s recipients.',
+  variant: 'Variant',
+  variantRecipients: 'Recipients',
+  variantSent: 'Sent',
+  variantDelivered: 'Delivered',
+  variantFailed: 'Failed',
+  mediaFile: 'Attached file',
 };
 
 const ID: ReportTexts = {
@@ -319,6 +338,14 @@ const ID: ReportTexts = {
   errorCode: 'Kode galat',
   rowsSheetNote:
     'Lembar Baris memuat satu baris per baris file penerima, sesuai urutan file, dengan kolom dan nilai status yang sama seperti laporan CSV.',
+  variantsHeading: 'Perbandingan varian',
+  variantsNote: 'Penerima: porsi dari semua penerima yang mendapat varian. Dikirim, terkirim, gagal: porsi dari penerima varian itu.',
+  variant: 'Varian',
+  variantRecipients: 'Penerima',
+  variantSent: 'Dikirim',
+  variantDelivered: 'Terkirim',
+  variantFailed: 'Gagal',
+  mediaFile: 'Berkas lampiran',
 };
 
 const TEXTS: Record<ReportLang, ReportTexts> = { en: EN, id: ID };

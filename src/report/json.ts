@@ -53,14 +53,14 @@ export async function* jsonReport(source: ReportSource): AsyncGenerator<string> 
   const campaign = await requireCampaign(source);
   const summary = await summariseRows(campaign, source.store.reportRows(source.campaignId), { displayName: source.name, secrets: source.secrets ?? [] });
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
-  const plan = planColumns(first, source.columns, source.phoneColumn);
+  const plan = planColumns(first, source.columns, source.phoneColumn, source);
   const head = JSON.stringify(jsonHead(summary, plan.fields, source.generatedAt ?? Date.now()), null, 2);
   // Reopen the object to append the rows: `{ ...head, "rows": [ ... ] }`.
   yield head.slice(0, head.lastIndexOf('}')).trimEnd() + ',\n  "rows": [';
   let separator = '\n    ';
   let chunk = '';
   for await (const row of all) {
-    chunk += separator + JSON.stringify(toRecord(row, plan.fields, source.secrets));
+    chunk += separator + JSON.stringify(toRecord(row, plan.fields, source.secrets, plan.extra));
     separator = ',\n    ';
     if (chunk.length >= 64 * 1024) {
       yield chunk;

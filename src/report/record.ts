@@ -17,7 +17,14 @@ export const TRAILING_COLUMNS = [
   'delivered_at',
   'failed_at',
 ] as const;
-const FIXED = new Set<string>([...LEADING_COLUMNS, ...TRAILING_COLUMNS]);
+/**
+ * Columns after the trailing ones, only for campaigns that have them (issue 11): `media_file` and `media_sha256`
+ * for campaigns with media, `variant` for campaigns with `variants`.
+ */
+export const EXTRA_COLUMNS = ['media_file', 'media_sha256', 'variant'] as const;
+/** One of `EXTRA_COLUMNS`. */
+export type ExtraColumn = (typeof EXTRA_COLUMNS)[number];
+const FIXED = new Set<string>([...LEADING_COLUMNS, ...TRAILING_COLUMNS, ...EXTRA_COLUMNS]);
 
 /** One report row, format-independent. Times are ISO 8601 in UTC; absent values are null. */
 export interface ReportRecord {
@@ -43,6 +50,12 @@ export interface ReportRecord {
   sent_at: string | null;
   delivered_at: string | null;
   failed_at: string | null;
+  /** The row's media file, relative to the campaign folder (campaigns with media). */
+  media_file?: string | null;
+  /** SHA-256 of that file when the row was planned: the bytes sent. */
+  media_sha256?: string | null;
+  /** The variant the row was rendered with (campaigns with `variants`). */
+  variant?: string | null;
 }
 
 /** A report that cannot be made as asked (unknown column, unknown campaign): bad input. */
@@ -65,6 +78,8 @@ export interface ColumnPlan {
   headers: string[];
   /** The phone column of the recipient CSV, when known or recognisable. */
   phoneColumn: string | undefined;
+  /** `EXTRA_COLUMNS` this campaign has, in that order. */
+  extra: ExtraColumn[];
 }
 
 /**
@@ -72,7 +87,13 @@ export interface ColumnPlan {
  * CSV; otherwise every column of the CSV except the phone column, whose text is already in `original_number`.
  * The column list comes from the first row, since every row of a plan comes from the same header.
  */
-export function planColumns(firstRow: ReportRow | undefined, chosen: readonly string[] | undefined, phoneColumn: string | undefined): ColumnPlan {
+export function planColumns(
+  firstRow: ReportRow | undefined,
+  chosen: readonly string[] | undefined,
+  phoneColumn: string | undefined,
+  /** Whether the campaign has media / variants (from the campaign file); by default, whether the first row has them. */
+  has: { media?: boolean | undefined; variants?: boolean | undefined } = {},
+): ColumnPlan {
   const available = firstRow ? Object.keys(firstRow.fields) : [];
   const phone = phoneColumn ?? (firstRow ? available.find((k) => firstRow.fields[k] === firstRow.rawPhone) : undefined);
   let fields: string[];
@@ -89,7 +110,10 @@ export function planColumns(firstRow: ReportRow | undefined, chosen: readonly st
   } else {
     fields = available.filter((k) => k !== phone);
   }
-  return { fields, headers: fields.map((f) => (FIXED.has(f) ? `csv_${f}` : f)), phoneColumn: phone };
+  const extra: ExtraColumn[] = [];
+  if (has.media ?? (firstRow?.mediaFile != null)) extra.push('media_file', 'media_sha256');
+  if (has.variants ?? (firstRow?.variant != null)) extra.push('variant');
+  return { fields, headers: fields.map((f) => (FIXED.has(f) ? `csv_${f}` : f)), phoneColumn: phone, extra };
 }
 
 /** Milliseconds since the epoch as ISO 8601 UTC (`2026-12-05T02:00:00.000Z`), or null. */
@@ -114,10 +138,15 @@ const apiText = (value: string | null, maxLength: number): string | null => (val
  * Builds the format-independent record of one row. Error messages are redacted against `secrets`; every value that
  * came from the API is plain, bounded text (no control characters or escape sequences).
  */
-export function toRecord(row: ReportRow, fields: readonly string[], secrets: readonly string[] = []): ReportRecord {
+export function toRecord(
+  row: ReportRow,
+  fields: readonly string[],
+  secrets: readonly string[] = [],
+  extra: readonly ExtraColumn[] = [],
+): ReportRecord {
   const chosen: Record<string, string> = {};
   for (const f of fields) chosen[f] = row.fields[f] ?? '';
-  return {
+  const record: ReportRecord = {
     line: row.line,
     recipient: row.phone,
     original_number: row.rawPhone,
@@ -132,6 +161,12 @@ export function toRecord(row: ReportRow, fields: readonly string[], secrets: rea
     delivered_at: apiText(isoFromApi(row.deliveredAt), 64),
     failed_at: apiText(isoFromApi(row.failedAt), 64),
   };
+  for (const column of extra) {
+    if (column === 'media_file') record.media_file = row.mediaFile ?? null;
+    else if (column === 'media_sha256') record.media_sha256 = row.mediaSha256 ?? null;
+    else record.variant = row.variant ?? null;
+  }
+  return record;
 }
 
 /**

@@ -24,6 +24,9 @@ export const ReportRowSchema = z
     sent_at: isoTime.nullable().describe('First send attempt'),
     delivered_at: isoTime.nullable(),
     failed_at: isoTime.nullable(),
+    media_file: z.string().nullable().optional().describe('Campaigns with media: the row\'s file, relative to the campaign folder'),
+    media_sha256: z.string().nullable().optional().describe('Campaigns with media: SHA-256 of the file when planned (the bytes sent)'),
+    variant: z.string().nullable().optional().describe('Campaigns with variants: the variant the row was rendered with'),
   })
   .describe('One input row');
 

@@ -14,6 +14,10 @@ export interface ReportSource {
   phoneColumn?: string | undefined;
   /** Values that must never appear in a report (the API secret); redacted from error messages. */
   secrets?: readonly string[] | undefined;
+  /** Whether the campaign has media (`media_file`, `media_sha256` columns); recognised from the rows when not given. */
+  media?: boolean | undefined;
+  /** Whether the campaign has `variants` (`variant` column, per-variant table); recognised from the rows when not given. */
+  variants?: boolean | undefined;
   /** The report's generation time, ms since the epoch. @default Date.now() */
   generatedAt?: number | undefined;
 }

@@ -81,6 +81,7 @@ function rowCells(r: ReportRecord, plan: ColumnPlan, toDate: (ms: number) => Dat
     time(r.sent_at),
     time(r.delivered_at),
     time(r.failed_at),
+    ...plan.extra.map((c) => r[c] ?? null),
   ];
 }
 
@@ -210,8 +211,8 @@ export async function* xlsxReport(source: ReportSource, format: XlsxFormat = {})
   const generatedAt = source.generatedAt ?? Date.now();
   const summary = await summariseRows(campaign, source.store.reportRows(source.campaignId), { displayName: source.name, secrets: source.secrets ?? [] });
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
-  const plan = planColumns(first, source.columns, source.phoneColumn);
-  const headers = [...LEADING_COLUMNS, ...plan.headers, ...TRAILING_COLUMNS];
+  const plan = planColumns(first, source.columns, source.phoneColumn, source);
+  const headers = [...LEADING_COLUMNS, ...plan.headers, ...TRAILING_COLUMNS, ...plan.extra];
 
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: true });
@@ -241,7 +242,7 @@ export async function* xlsxReport(source: ReportSource, format: XlsxFormat = {})
     let rows = 0;
     for await (const row of all) {
       if (stopped) return;
-      const added = sheet.addRow(rowCells(toRecord(row, plan.fields, source.secrets), plan, toDate).map(textCell));
+      const added = sheet.addRow(rowCells(toRecord(row, plan.fields, source.secrets, plan.extra), plan, toDate).map(textCell));
       added.eachCell({ includeEmpty: true }, (cell, column) => {
         cell.style = styles[column - 1] ?? plain;
       });

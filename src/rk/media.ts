@@ -162,7 +162,24 @@ export async function loadMedia(path: string, type: MediaType, maxBytes?: number
     );
   }
 
-  const detected = await fileTypeFromBuffer(data);
+  const format = judgeMediaFormat(path, type, await fileTypeFromBuffer(data));
+  const fileExt = extname(path).slice(1).toLowerCase();
+  // Keep the user's file name (recipients see it for documents), but make its extension agree with the content.
+  const name = basename(path);
+  const filename = format.extensions.includes(fileExt) ? name : `${name}.${format.extensions[0]}`;
+  return { filename, contentType: format.contentType, data };
+}
+
+/**
+ * Checks what file-type detected in a file's content against `type` (the checks of `loadMedia`, shared with the
+ * per-row check at plan time, which sniffs only the file's first bytes) and returns the accepted format.
+ * @throws MediaError naming the file, what it is and what `type` accepts.
+ */
+export function judgeMediaFormat(
+  path: string,
+  type: MediaType,
+  detected: { ext: string; mime: string } | undefined,
+): { name: string; type: MediaType; contentType: string; extensions: readonly string[] } {
   const fileExt = extname(path).slice(1).toLowerCase();
   if (!detected) {
     throw new MediaError(
@@ -189,8 +206,5 @@ export async function loadMedia(path: string, type: MediaType, maxBytes?: number
     );
   }
 
-  // Keep the user's file name (recipients see it for documents), but make its extension agree with the content.
-  const name = basename(path);
-  const filename = format.extensions.includes(fileExt) ? name : `${name}.${format.extensions[0]}`;
-  return { filename, contentType: format.contentType, data };
+  return format;
 }

@@ -97,6 +97,11 @@ export interface SendOptions {
   type: MessageType;
   /** The campaign's media file, read and checked once. */
   media?: MediaFile;
+  /**
+   * Each row's own media file (issue 11, src/send/media-read.ts), read right before its row is sent; `release`
+   * is called once the request settled. A throw (the file changed since planning) stops the run with that error.
+   */
+  mediaFor?: (msg: OutgoingMessage) => Promise<{ media: MediaFile; release: () => void } | undefined>;
   /** @default 60 */
   ratePerMinute: number;
   /** Attempts per message for retryable failures (5xx, resets, timeouts). @default 5 */
@@ -270,10 +275,14 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       return false;
     }
     if (slot === undefined) return false; // stopped before it left: the row is still `planned`
+    let rowMedia: { media: MediaFile; release: () => void } | undefined;
     let attempt: number;
     try {
+      // Before `sending`: a row whose file changed stays `planned` and the run stops (fatal, below).
+      rowMedia = await options.mediaFor?.(msg);
       attempt = await store.markSending(msg.id, clock.now());
     } catch (err) {
+      rowMedia?.release();
       await store.releaseSendSlot(slot, clock.now());
       if (err instanceof TransitionError) {
         // Taken out of the plan after it was queued (e.g. an opt-out applied during the run): never sent.
@@ -289,7 +298,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           recipient: msg.phone,
           type: options.type,
           ...(msg.text !== null ? { message: msg.text } : {}),
-          ...(options.media ? { media: options.media } : {}),
+          ...(rowMedia ? { media: rowMedia.media } : options.media ? { media: options.media } : {}),
           ...(msg.payload ? { payload: msg.payload } : {}),
           requestId: msg.requestId,
         },
@@ -312,6 +321,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       await settleFailure(msg, attempt, error);
       return false;
     } finally {
+      rowMedia?.release();
       report();
     }
   };

@@ -83,4 +83,10 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX send_slots_project ON send_slots (project_id, reserved_at);
   `,
+  // Issue 11 (per-customer documents and message variants): as in the SQLite schema.
+  `
+  ALTER TABLE messages ADD COLUMN media_file text;
+  ALTER TABLE messages ADD COLUMN media_sha256 text;
+  ALTER TABLE messages ADD COLUMN variant text;
+  `,
 ];

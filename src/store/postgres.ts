@@ -168,10 +168,14 @@ interface MessageRow {
   failed_at: string | null;
   last_checked_at: number | null;
   generation: number;
+  media_file: string | null;
+  media_sha256: string | null;
+  variant: string | null;
 }
 
 const MESSAGE_COLUMNS = `id, line, raw_phone, phone, fields, timezone, state, text, payload, request_id, error_code,
-  error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation`;
+  error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation,
+  media_file, media_sha256, variant`;
 
 /** Columns of one batch of not-sendable rows, as parallel arrays for `unnest`. */
 interface NotSendableColumns {
@@ -535,15 +539,20 @@ export class PostgresStore implements Store {
         const sendable = [...firstSendable.values()];
         const { rows: upserted } = await c.query<{ phone: string; state: MessageState }>(
           `INSERT INTO ${this.t.messages} AS m (campaign_id, generation, line, raw_phone, phone, fields, timezone, state, text,
-             payload, request_id, updated_at)
-           SELECT $1, $2, u.line, u.raw_phone, u.phone, u.fields, u.timezone, 'planned', u.text, u.payload, u.request_id, $3
-           FROM unnest($4::integer[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-             AS u(line, raw_phone, phone, fields, timezone, text, payload, request_id)
+             payload, request_id, updated_at, media_file, media_sha256, variant)
+           SELECT $1, $2, u.line, u.raw_phone, u.phone, u.fields, u.timezone, 'planned', u.text, u.payload, u.request_id, $3,
+             u.media_file, u.media_sha256, u.variant
+           FROM unnest($4::integer[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+             $12::text[], $13::text[], $14::text[])
+             AS u(line, raw_phone, phone, fields, timezone, text, payload, request_id, media_file, media_sha256, variant)
            ON CONFLICT (campaign_id, phone) WHERE request_id IS NOT NULL DO UPDATE SET
              generation = excluded.generation, line = excluded.line, fields = excluded.fields,
              raw_phone = excluded.raw_phone, timezone = excluded.timezone,
              text = CASE WHEN m.state IN ('planned','skipped','suppressed') THEN excluded.text ELSE m.text END,
              payload = CASE WHEN m.state IN ('planned','skipped','suppressed') THEN excluded.payload ELSE m.payload END,
+             media_file = CASE WHEN m.state IN ('planned','skipped','suppressed') THEN excluded.media_file ELSE m.media_file END,
+             media_sha256 = CASE WHEN m.state IN ('planned','skipped','suppressed') THEN excluded.media_sha256 ELSE m.media_sha256 END,
+             variant = CASE WHEN m.state IN ('planned','skipped','suppressed') THEN excluded.variant ELSE m.variant END,
              -- Back in the plan after a replan took it out: planned again, keeping uncertain and first_sent_at, so
              -- crash recovery still treats an old uncertain attempt as unknown.
              error_code = CASE WHEN m.state IN ('skipped','suppressed') THEN NULL ELSE m.error_code END,
@@ -564,6 +573,9 @@ export class PostgresStore implements Store {
             sendable.map((r) => r.text),
             sendable.map((r) => r.payloadJson ?? (r.payload === null ? null : JSON.stringify(r.payload))),
             sendable.map((r) => r.requestId),
+            sendable.map((r) => r.mediaFile ?? null),
+            sendable.map((r) => r.mediaSha256 ?? null),
+            sendable.map((r) => r.variant ?? null),
           ],
         );
         const taken = new Set<string>();
@@ -780,6 +792,8 @@ export class PostgresStore implements Store {
         requestId: r.request_id!,
         attempts: r.attempts,
         timezone: r.timezone,
+        mediaFile: r.media_file,
+        mediaSha256: r.media_sha256,
       });
       if (out.length >= limit) break;
     }
@@ -1055,5 +1069,8 @@ function toReportRow(r: MessageRow): ReportRow {
     deliveredAt: r.delivered_at,
     failedAt: r.failed_at,
     lastCheckedAt: r.last_checked_at,
+    mediaFile: r.media_file,
+    mediaSha256: r.media_sha256,
+    variant: r.variant,
   };
 }

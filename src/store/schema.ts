@@ -81,4 +81,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX messages_uncertain ON messages(campaign_id) WHERE uncertain = 1;
   `,
+  // Issue 11 (per-customer documents and message variants): each row's media file (relative to the campaign
+  // folder), its SHA-256 when planned (the sender refuses other bytes), and the variant it was rendered with.
+  `
+  ALTER TABLE messages ADD COLUMN media_file TEXT;
+  ALTER TABLE messages ADD COLUMN media_sha256 TEXT;
+  ALTER TABLE messages ADD COLUMN variant TEXT;
+  `,
 ];

@@ -68,6 +68,8 @@ interface MessageRow {
   failed_at: string | null;
   last_checked_at: number | null;
   generation: number;
+  media_file: string | null;
+  media_sha256: string | null;
 }
 
 
@@ -136,7 +138,8 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     const messageColumns = `id, line, raw_phone, phone, fields, timezone, state, text, payload, request_id, error_code,
-      error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation`;
+      error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation,
+      media_file, media_sha256`;
     return {
       getCampaign: db.prepare<[string], CampaignRow>('SELECT * FROM campaigns WHERE id = ?'),
       listCampaigns: db.prepare<[], CampaignRow>('SELECT * FROM campaigns ORDER BY updated_at DESC'),
@@ -157,13 +160,16 @@ export class SqliteStore implements Store {
       // Positional parameters: the plan writes a million rows, and named binding costs an object per row.
       insertPlanned: db.prepare(
         `INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, timezone, state, text, payload,
-           request_id, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?)
+           request_id, updated_at, media_file, media_sha256, variant)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (campaign_id, phone) WHERE request_id IS NOT NULL DO UPDATE SET
            generation = excluded.generation, line = excluded.line, fields = excluded.fields,
            raw_phone = excluded.raw_phone, timezone = excluded.timezone,
            text = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.text ELSE text END,
            payload = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.payload ELSE payload END,
+           media_file = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.media_file ELSE media_file END,
+           media_sha256 = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.media_sha256 ELSE media_sha256 END,
+           variant = CASE WHEN state IN ('planned','skipped','suppressed') THEN excluded.variant ELSE variant END,
            -- Back in the plan after a replan took it out: planned again, keeping \`uncertain\` and \`first_sent_at\`,
            -- so crash recovery still treats an old uncertain attempt as \`unknown\`.
            error_code = CASE WHEN state IN ('skipped','suppressed') THEN NULL ELSE error_code END,
@@ -417,6 +423,7 @@ export class SqliteStore implements Store {
             const payload = row.payloadJson ?? (row.payload === null ? null : JSON.stringify(row.payload));
             const upserted = this.stmt.insertPlanned.get(
               campaignId, generation, row.line, row.rawPhone, row.phone, fields, timezone, row.text, payload, row.requestId, now,
+              row.mediaFile ?? null, row.mediaSha256 ?? null, row.variant ?? null,
             ) as { state: MessageState } | undefined;
             if (upserted) {
               if (upserted.state === 'planned') result.planned++;
@@ -538,6 +545,8 @@ export class SqliteStore implements Store {
         requestId: r.request_id!,
         attempts: r.attempts,
         timezone: r.timezone,
+        mediaFile: r.media_file,
+        mediaSha256: r.media_sha256,
       });
       if (out.length >= limit) break;
     }
@@ -732,7 +741,7 @@ export class SqliteStore implements Store {
 
 /** The columns `reportPage` reads, in `ReportTuple` order. */
 const REPORT_COLUMNS = `id, line, raw_phone, phone, fields, state, api_status, uuid, request_id, attempts, error_code,
-  error_message, first_sent_at, accepted_at, delivered_at, failed_at, last_checked_at`;
+  error_message, first_sent_at, accepted_at, delivered_at, failed_at, last_checked_at, media_file, media_sha256, variant`;
 
 /** One row of `reportPage`, as better-sqlite3's raw mode returns it. */
 type ReportTuple = [
@@ -753,6 +762,9 @@ type ReportTuple = [
   deliveredAt: string | null,
   failedAt: string | null,
   lastCheckedAt: number | null,
+  mediaFile: string | null,
+  mediaSha256: string | null,
+  variant: string | null,
 ];
 
 function toReportRow(r: ReportTuple): ReportRow {
@@ -773,5 +785,8 @@ function toReportRow(r: ReportTuple): ReportRow {
     deliveredAt: r[14],
     failedAt: r[15],
     lastCheckedAt: r[16],
+    mediaFile: r[17],
+    mediaSha256: r[18],
+    variant: r[19],
   };
 }

@@ -101,6 +101,12 @@ export interface PlanRowInput {
   fieldsJson?: string;
   /** `payload` already as JSON; wins over `payload`. */
   payloadJson?: string;
+  /** The row's media file, relative to the campaign folder (campaigns with media; issue 11). */
+  mediaFile?: string | null;
+  /** SHA-256 of that file when planned; the sender refuses other bytes. */
+  mediaSha256?: string | null;
+  /** Name of the variant the row was rendered with (campaigns with `variants`). */
+  variant?: string | null;
 }
 
 /** Counts of what one plan batch did. */
@@ -123,6 +129,9 @@ export interface OutgoingMessage {
   requestId: string;
   attempts: number;
   timezone: string | null;
+  /** The row's own media file (relative to the campaign folder) and its SHA-256 when planned (issue 11). */
+  mediaFile?: string | null;
+  mediaSha256?: string | null;
 }
 
 /** A failure recorded on a message. */
@@ -172,6 +181,10 @@ export interface ReportRow {
   deliveredAt: string | null;
   failedAt: string | null;
   lastCheckedAt: number | null;
+  /** Media file, its SHA-256 when planned, and variant (issue 11); null when the campaign has none. */
+  mediaFile?: string | null;
+  mediaSha256?: string | null;
+  variant?: string | null;
 }
 
 /** Counts by state, plus accepted messages by API status. */

@@ -164,6 +164,9 @@ export const reportCommand = defineCommand<ReportArgs>({
         name: campaign?.name,
         columns: campaign?.report.columns,
         phoneColumn: campaign?.recipients.phoneColumn,
+        // Issue 11: media and variant columns, known from the campaign file (else recognised from the rows).
+        media: campaign ? campaign.type !== 'text' : undefined,
+        variants: campaign ? campaign.variants !== undefined : undefined,
         secrets,
       };
       const stats: FailedOnlyStats = { rows: 0, phoneColumn: undefined };

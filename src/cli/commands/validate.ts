@@ -119,13 +119,27 @@ function printReport(
     print(`Invalid rows${r.invalid > r.invalidSamples.length ? ` (first ${r.invalidSamples.length} of ${r.invalid})` : ''}:`);
     for (const s of r.invalidSamples) print(`  line ${s.line}${s.rawPhone ? ` (${s.rawPhone})` : ''}: ${s.reason}`);
   }
+  if (r.mediaInvalidSamples.length > 0) {
+    print();
+    print(`Rows whose media file cannot be sent${r.mediaInvalid > r.mediaInvalidSamples.length ? ` (first ${r.mediaInvalidSamples.length} of ${r.mediaInvalid})` : ` (${r.mediaInvalid})`}:`);
+    for (const s of r.mediaInvalidSamples) print(`  line ${s.line}: ${s.reason}`);
+  }
+  if (r.variants) {
+    print();
+    print('Variants (share of recipients: planned rows, and expected from the weights):');
+    for (const v of r.variants) {
+      const actual = r.sendable > 0 ? Math.round((v.rows / r.sendable) * 1000) / 10 : 0;
+      print(`  ${v.name}: ${v.rows} row(s), ${actual}% (weight ${v.weight}, expected ${Math.round(v.share * 1000) / 10}%)`);
+    }
+  }
   if (r.previews.length > 0) {
     print();
     print('Previews:');
     for (const p of r.previews) {
-      print(`--- line ${p.line} -> ${p.phone}`);
+      print(`--- line ${p.line} -> ${p.phone}${p.variant ? ` (variant ${p.variant})` : ''}`);
       for (const l of p.text.split('\n')) print(`  ${l}`);
       if (p.payload) print(`  payload: ${JSON.stringify(p.payload)}`);
+      if (p.mediaFile) print(`  attaches: ${p.mediaFile}`);
     }
   }
   print();
