@@ -81,4 +81,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX messages_uncertain ON messages(campaign_id) WHERE uncertain = 1;
   `,
+  // Issue 12 (several devices, daily caps): the device each message went through, and sends per device and local
+  // day across every campaign of this database (caps and warm-up).
+  `
+  ALTER TABLE messages ADD COLUMN device TEXT;
+  CREATE TABLE device_days (
+    device TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    sent   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device, day)
+  );
+  `,
 ];

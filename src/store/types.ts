@@ -177,6 +177,8 @@ export interface ReportRow {
   deliveredAt: string | null;
   failedAt: string | null;
   lastCheckedAt: number | null;
+  /** The device the message was last sent through (issue 12); null when never sent. */
+  device?: string | null;
 }
 
 /** Counts by state, plus accepted messages by API status. */
@@ -312,6 +314,18 @@ export interface Store {
   reserveSendSlot(projectId: string, now: number, perMinute: number, minSpacingMs: number): Promise<{ slot: number } | { retryAt: number }>;
   /** Marks a slot's request answered (or failed) at `now`: it stays counted for 60 s from then. */
   releaseSendSlot(slot: number, now: number): Promise<void>;
+
+  /** Records the device a message is being (or was) sent through, for reports. Any state; no transition. */
+  setMessageDevice(id: number, device: string): Promise<void>;
+  /**
+   * Daily caps (issue 12), shared by every campaign and process of this database: counts one send through `device`
+   * on local day `day` (`YYYY-MM-DD`) if fewer than `cap` are counted, atomically. False when the cap is reached.
+   */
+  reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean>;
+  /** Gives back a `reserveDeviceDay` whose message was not created after all. */
+  releaseDeviceDay(device: string, day: string): Promise<void>;
+  /** Sends counted through `device` on `day`, and the first day any send was counted through it (null: never). */
+  deviceDay(device: string, day: string): Promise<{ sent: number; firstDay: string | null }>;
 
   /**
    * Optional tuning around a bulk write (a large plan): a store may trade disk for speed between the two calls and
