@@ -10,6 +10,7 @@ import type { Schedule } from '../schedule/schema.js';
 import { formatInstant } from '../schedule/window.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
+import { protectionFor } from '../send/protection.js';
 import type { CampaignCounts, Lease, Store } from '../store/types.js';
 
 /** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
@@ -87,6 +88,10 @@ export interface RunOptions {
   heartbeatMs?: number;
   /** How often a run looks for changed suppression lists and applies them. @default 30000 */
   suppressionCheckMs?: number;
+  /** Send on regardless of the delivery-health breaker. */
+  ignoreHealth?: boolean;
+  /** How often and how fast the delivery-health breaker checks statuses. */
+  healthTuning?: { checkEveryMs?: number; ratePerMinute?: number };
 }
 
 /** What a run did. */
@@ -177,6 +182,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           campaignId: campaign.id,
           projectId: options.projectId,
           device: campaign.device,
+          ...protectionFor({ api: deps.api, store, clock, emit }, campaign, options),
           type: campaign.type,
           ratePerMinute: options.ratePerMinute ?? campaign.ratePerMinute,
           maxAttempts: campaign.maxAttempts,
