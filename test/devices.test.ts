@@ -197,3 +197,44 @@ describe('pacing like a person', () => {
     expect(new Set(gaps.map((g) => Math.round(g / 10))).size).toBeGreaterThan(5);
   }, 60_000);
 });
+
+describe('the delivery-health breaker', () => {
+  const HEALTH_ENV = { RK_HEALTH_CHECK_MS: '100', RK_HEALTH_RATE: '6000' };
+
+  it('with two thirds of the numbers failing, stops before half the list with exit 14 and a message saying what it saw; the next run resumes exactly once', async () => {
+    const dir = tempDir();
+    const { path, sendable } = threeDeviceCampaign(dir, 90, 600, 'health: { window: 12, max_failed: 50% }');
+    const failing = sendable.filter((_, i) => i % 3 !== 0);
+    const emu = await emulatorWith({ lifecycle: { queuedToSentMs: 20, sentToDeliveredMs: 20, failRecipients: failing } });
+    const db = join(dir, 's.db');
+    const r = await runCli(['run', path, '--db', db, '--json', '--no-sweep'], { cwd: dir, env: envFor(emu, HEALTH_ENV) });
+    expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(14);
+    expect(emu.messages().length).toBeLessThan(45);
+    const tripped = events(r.stdout).find((e) => e.type === 'health-tripped') as { message: string; sample: { observed: number; failed: number } } | undefined;
+    expect(tripped?.sample.observed).toBe(12);
+    expect(tripped?.sample.failed).toBeGreaterThan(6);
+    expect(tripped?.message).toMatch(/^\d+ of the last 12 messages failed \(Recipient is not on WhatsApp ×\d+\)/);
+    expect(r.stdout).toContain('--ignore-health');
+    expect(events(r.stdout).some((e) => e.type === 'health-sample')).toBe(true);
+    // State kept: nothing lost, nothing doubled; --ignore-health sends the rest once.
+    const rows = await rowsOf(db);
+    expect(rows.filter((x) => x.state === 'accepted')).toHaveLength(emu.messages().length);
+    const again = await runCli(['run', path, '--db', db, '--no-sweep', '--ignore-health'], { cwd: dir, env: envFor(emu, HEALTH_ENV) });
+    expect(again.code, again.stderr).toBe(0);
+    expect(devicesByRecipient(emu.messages()).size).toBe(90);
+  }, 60_000);
+
+  it('with 5% failing, never stops (and the breaker did look)', async () => {
+    const dir = tempDir();
+    const { path, sendable } = threeDeviceCampaign(dir, 100, 1200);
+    const failing = sendable.filter((_, i) => i % 20 === 7);
+    const emu = await emulatorWith({ lifecycle: { queuedToSentMs: 20, sentToDeliveredMs: 20, failRecipients: failing } });
+    const r = await runCli(['run', path, '--db', join(dir, 's.db'), '--json', '--no-sweep'], { cwd: dir, env: envFor(emu, HEALTH_ENV) });
+    expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    expect(emu.messages()).toHaveLength(100);
+    const samples = events(r.stdout).filter((e) => e.type === 'health-sample') as unknown as { sample: { observed: number } }[];
+    expect(samples.length).toBeGreaterThan(3);
+    expect(Math.max(...samples.map((s) => s.sample.observed))).toBe(20);
+    expect(events(r.stdout).some((e) => e.type === 'health-tripped')).toBe(false);
+  }, 60_000);
+});
