@@ -1,6 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DateTime } from 'luxon';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadCampaign } from '../src/config/campaign.js';
+import { ManualClock } from '../src/core/clock.js';
+import { exitCodeForSend } from '../src/core/exit-codes.js';
+import { runCampaign, type RunEvent } from '../src/pipeline/run.js';
+import { prepareCampaign } from '../src/plan/planner.js';
+import { RkClient } from '../src/rk/client.js';
 import { DEMO_PROJECT, startEmulator, type EmulatorMessage, type RunningEmulator } from '../src/emulator/index.js';
 import { errorFromResponse } from '../src/rk/errors.js';
 import { assignDevice } from '../src/send/devices.js';
@@ -236,5 +243,62 @@ describe('the delivery-health breaker', () => {
     expect(samples.length).toBeGreaterThan(3);
     expect(Math.max(...samples.map((s) => s.sample.observed))).toBe(20);
     expect(events(r.stdout).some((e) => e.type === 'health-tripped')).toBe(false);
+  }, 60_000);
+});
+
+describe('daily caps and warm-up', () => {
+  /** Runs a two-device campaign with caps in-process on a fake clock that jumps over every wait. */
+  async function capped(clock: ManualClock, recipients: number, noWait = false) {
+    const emu = await emulatorWith({ now: () => clock.now() });
+    const dir = tempDir();
+    const { path } = writeCampaign(dir, { valid: recipients, rate: 6000, extraYaml: 'limits: { per_device_per_day: 10, warm_up: [3, 5] }' });
+    writeFileSync(path, readFileSync(path, 'utf8').replace('device: RK-DEMO', 'device: [RK-A, RK-B]'));
+    const campaign = await loadCampaign(path);
+    const prepared = await prepareCampaign(campaign, {});
+    const store = new SqliteStore(join(dir, 's.db'));
+    const api = new RkClient({ apiKey: DEMO_PROJECT.apiKey, apiSecret: DEMO_PROJECT.apiSecret, baseUrl: emu.url, now: () => clock.now() });
+    const seen: RunEvent[] = [];
+    try {
+      const result = await runCampaign({ store, api, clock, emit: (e) => seen.push(e) }, prepared, { projectId: 'caps', concurrency: 1, ...(noWait ? { noWait: true } : {}) });
+      return { result, emu, seen, store: null };
+    } finally {
+      await store.close();
+      await api.close();
+    }
+  }
+
+  const day = (ms: number) => DateTime.fromMillis(ms, { zone: 'Asia/Jakarta' }).toISODate()!;
+
+  it('over a fake-clock week: never over the cap of any device on any day (3, 5, then 10), and ends on the expected day', async () => {
+    const clock = new ManualClock(DateTime.fromISO('2026-03-02T09:00:00', { zone: 'Asia/Jakarta' }).toMillis(), true);
+    const { result, emu, seen } = await capped(clock, 60);
+    expect(result.send?.reason).toBe('done');
+    const perDeviceDay = new Map<string, number>();
+    for (const m of emu.messages()) perDeviceDay.set(`${m.device} ${day(m.createdAt)}`, (perDeviceDay.get(`${m.device} ${day(m.createdAt)}`) ?? 0) + 1);
+    expect(Object.fromEntries([...perDeviceDay].sort())).toEqual({
+      'RK-A 2026-03-02': 3, 'RK-B 2026-03-02': 3,
+      'RK-A 2026-03-03': 5, 'RK-B 2026-03-03': 5,
+      'RK-A 2026-03-04': 10, 'RK-B 2026-03-04': 10,
+      'RK-A 2026-03-05': 10, 'RK-B 2026-03-05': 10,
+      ...Object.fromEntries([...perDeviceDay].filter(([k]) => k.endsWith('2026-03-06'))),
+    });
+    const lastDay = [...perDeviceDay.entries()].filter(([k]) => k.endsWith('2026-03-06'));
+    expect(lastDay.reduce((a, [, n]) => a + n, 0)).toBe(4);
+    expect(devicesByRecipient(emu.messages()).size).toBe(60);
+    expect(day(clock.now())).toBe('2026-03-06');
+    const waits = seen.filter((e) => e.type === 'waiting') as { reason: string }[];
+    expect(waits).toHaveLength(4);
+    expect(waits[0]!.reason).toMatch(/^daily caps reached on every device \(RK-A, RK-B\)/);
+  }, 60_000);
+
+  it('with no wait, stops at once when every device is capped: the "not due" exit code and a message saying the caps were reached', async () => {
+    const clock = new ManualClock(DateTime.fromISO('2026-03-02T09:00:00', { zone: 'Asia/Jakarta' }).toMillis(), true);
+    const { result, emu } = await capped(clock, 20, true);
+    expect(result.send?.reason).toBe('caps');
+    expect(exitCodeForSend('caps', 0)).toBe(7);
+    expect(result.send?.error?.message).toContain('daily caps were reached on every device');
+    expect(result.send?.reopensAt).toBe(DateTime.fromISO('2026-03-03T00:00:00', { zone: 'Asia/Jakarta' }).toMillis());
+    expect(emu.messages()).toHaveLength(6);
+    expect(result.counts.byState.planned).toBe(14);
   }, 60_000);
 });
