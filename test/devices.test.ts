@@ -161,6 +161,17 @@ describe('several devices, end to end (real CLI, emulator over loopback)', () =>
     const rows = await rowsOf(db);
     expect(rows.filter((x) => x.state === 'accepted')).toHaveLength(90);
     for (const row of rows) expect(row.device).toBe(byRecipient.get(row.phone!));
+    // Reports: a device column, and the HTML report's sends and outcomes per device (in both languages).
+    const csv = await runCli(['report', path, '--db', db, '--format', 'csv', '--raw-numbers'], { cwd: dir, env: envFor(emu) });
+    const [header, ...lines] = csv.stdout.trim().split(/\r?\n/);
+    const deviceAt = header!.split(',').indexOf('device');
+    expect(deviceAt).toBeGreaterThan(0);
+    expect(lines.map((l) => l.split(',')[deviceAt]).filter((d) => d === 'RK-B')).toHaveLength(10);
+    for (const lang of ['en', 'id']) {
+      const html = await runCli(['report', path, '--db', db, '--format', 'html', '--lang', lang], { cwd: dir, env: envFor(emu) });
+      expect(html.stdout).toContain(lang === 'en' ? 'Sends and outcomes per device' : 'Pengiriman dan hasil per perangkat');
+      for (const d of DEVICES) expect(html.stdout).toContain(`<tr data-device="${d}">`);
+    }
   }, 60_000);
 
   it('with every device gone, stops with exit 13 and keeps state; the next run (devices back) sends each message once', async () => {
@@ -226,6 +237,8 @@ describe('the delivery-health breaker', () => {
     // State kept: nothing lost, nothing doubled; --ignore-health sends the rest once.
     const rows = await rowsOf(db);
     expect(rows.filter((x) => x.state === 'accepted')).toHaveLength(emu.messages().length);
+    const html = await runCli(['report', path, '--db', db, '--format', 'html'], { cwd: dir, env: envFor(emu) });
+    expect(html.stdout).toContain('data-stopped="health"');
     const again = await runCli(['run', path, '--db', db, '--no-sweep', '--ignore-health'], { cwd: dir, env: envFor(emu, HEALTH_ENV) });
     expect(again.code, again.stderr).toBe(0);
     expect(devicesByRecipient(emu.messages()).size).toBe(90);

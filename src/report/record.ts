@@ -16,6 +16,7 @@ export const TRAILING_COLUMNS = [
   'sent_at',
   'delivered_at',
   'failed_at',
+  'device',
 ] as const;
 const FIXED = new Set<string>([...LEADING_COLUMNS, ...TRAILING_COLUMNS]);
 
@@ -43,6 +44,8 @@ export interface ReportRecord {
   sent_at: string | null;
   delivered_at: string | null;
   failed_at: string | null;
+  /** The device (`X-DEVICE-CODE`) the message went through; null when never sent. */
+  device: string | null;
 }
 
 /** A report that cannot be made as asked (unknown column, unknown campaign): bad input. */
@@ -131,6 +134,7 @@ export function toRecord(row: ReportRow, fields: readonly string[], secrets: rea
     sent_at: isoFromMs(row.sentAt),
     delivered_at: apiText(isoFromApi(row.deliveredAt), 64),
     failed_at: apiText(isoFromApi(row.failedAt), 64),
+    device: row.device ?? null,
   };
 }
 

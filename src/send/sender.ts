@@ -375,7 +375,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     }
     left(clock.now());
     try {
-      if (rotation.all().length > 1) await store.setMessageDevice(msg.id, device);
+      await store.setMessageDevice(msg.id, device);
       const accepted = await api.send(
         {
           device,
@@ -392,7 +392,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       const now = clock.now();
       await store.markAccepted(msg.id, accepted.id, accepted.status || 'queued', now);
       // A resend through another device may be answered with the message first created through the one dropped.
-      if (rotation.all().length > 1 && accepted.device && accepted.device !== device) await store.setMessageDevice(msg.id, accepted.device);
+      if (accepted.device && accepted.device !== device) await store.setMessageDevice(msg.id, accepted.device);
       options.health?.track(msg.id, accepted.id, accepted.device || device, now);
       options.health?.poke(healthSignal, onHealthTrip);
       firstAcceptAt ??= now;
