@@ -49,6 +49,8 @@ describe('loadCampaign: valid files', () => {
       id: 'spring-promo.2026_a',
       name: 'Spring promo',
       device: 'RK-DEMO',
+      devices: [{ code: 'RK-DEMO', weight: 1 }],
+      health: { window: 20, maxFailed: 0.5 },
       sourcePath: join(DIR, 'valid.yaml'),
       displayPath: fixture('valid.yaml'),
       baseDir: DIR,
@@ -311,5 +313,25 @@ describe('the shipped demo campaign', () => {
       'Halo Mas Budi! 👋\n\nTerima kasih sudah berbelanja di Toko RK Bandung.\nTagihan Anda sebesar Rp 1.250.000 jatuh tempo pada 5 Desember 2026.\n\nBalas STOP jika tidak ingin menerima pesan lagi.',
     );
     expect(texts[1]).toMatch(/^Halo Siti Nurhaliza! 👋/);
+  });
+});
+
+describe('devices, pacing, limits and health (issue 12)', () => {
+  it('accepts a device list, devices with weights, pacing, limits and health, and names bad keys', async () => {
+    const list = await loadCampaign(tempCampaign('list.yaml', BASE.replace('device: RK-DEMO', 'device: [RK-A, RK-B, RK-C]') + 'message: hi\npacing: { min_gap: 3s, max_gap: 9s }\nlimits: { per_device_per_day: 300, warm_up: [50, 100, 200] }\nhealth: { window: 30, max_failed: 40% }\n'));
+    expect(list.devices).toEqual([{ code: 'RK-A', weight: 1 }, { code: 'RK-B', weight: 1 }, { code: 'RK-C', weight: 1 }]);
+    expect(list.device).toBe('RK-A');
+    expect(list.pacing).toEqual({ minGapMs: 3000, maxGapMs: 9000 });
+    expect(list.limits).toEqual({ perDevicePerDay: 300, warmUp: [50, 100, 200] });
+    expect(list.health).toEqual({ window: 30, maxFailed: 0.4 });
+    const weighted = await loadCampaign(tempCampaign('weighted.yaml', BASE.replace('device: RK-DEMO', 'devices:\n  - { code: RK-A, weight: 3 }\n  - RK-B') + 'message: hi\nhealth: off\n'));
+    expect(weighted.devices).toEqual([{ code: 'RK-A', weight: 3 }, { code: 'RK-B', weight: 1 }]);
+    expect(weighted.health).toBeNull();
+    const bad = await configError(tempCampaign('bad.yaml', BASE + 'message: hi\npacing: { min_gap: 9s, max_gap: 3s }\nlimits: { per_device_per_day: -1 }\nhealth: { max_failed: lots }\n'));
+    expect(bad.message).toContain('pacing.max_gap: expected min_gap no larger than max_gap');
+    expect(bad.message).toContain('limits.per_device_per_day: expected a whole number of messages from 1 to 1000000, found -1');
+    expect(bad.message).toContain('health.max_failed: expected a share such as 50%');
+    const both = await configError(tempCampaign('both.yaml', BASE + 'devices: [RK-B]\nmessage: hi\n'));
+    expect(both.message).toContain('devices: expected either device or devices, found both');
   });
 });

@@ -118,7 +118,7 @@ describe('rk-broadcast send (child process against the emulator)', () => {
     expect(emu.messages()).toHaveLength(0);
   });
 
-  it('maps quota to exit 4, an API validation error to 2, and a 5xx to 1 with the request id to retry with', async () => {
+  it('maps quota to exit 4, a device the project does not have to 13, and a 5xx to 1 with the request id to retry with', async () => {
     await freshEmulator();
     emu.setQuota(DEMO_PROJECT.apiKey, 0);
     const quota = await cli(['send', '--device', 'RK-DEMO', '--to', '6281234567890', '--message', 'x']);
@@ -127,7 +127,7 @@ describe('rk-broadcast send (child process against the emulator)', () => {
 
     emu.setQuota(DEMO_PROJECT.apiKey, 100);
     const badDevice = await cli(['send', '--device', 'RK-NOT-MINE', '--to', '6281234567890', '--message', 'x']);
-    expect(badDevice.code).toBe(2);
+    expect(badDevice.code).toBe(13);
     expect(badDevice.stderr).toMatch(/code: INVALID_DEVICE/);
 
     emu.setFaults({ serverErrorRate: 1 });

@@ -92,7 +92,7 @@ describe('CSV report after a real send and sweep', () => {
     const text = await collect(csvReport(source));
     const lines = text.split('\r\n');
     expect(lines[0]).toBe(
-      'line,recipient,original_number,name,city,message_id,status,error_code,error_message,attempts,request_id,sent_at,delivered_at,failed_at',
+      'line,recipient,original_number,name,city,message_id,status,error_code,error_message,attempts,request_id,sent_at,delivered_at,failed_at,device',
     );
     const records = csvRecords(text);
     expect(records.map((r) => [r.line, r.status])).toEqual([
@@ -121,6 +121,7 @@ describe('CSV report after a real send and sweep', () => {
       sent_at: iso(START),
       delivered_at: iso(START + 3000),
       failed_at: '',
+      device: '', // seeded through the store, not sent by the sender
     });
     expect(records[1]).toMatchObject({
       recipient: '="6281200000001"',
@@ -166,7 +167,7 @@ describe('CSV report after a real send and sweep', () => {
     const { source } = await lifecycleCampaign();
     const text = await collect(csvReport({ ...source, columns: ['city', 'phone'] }));
     expect(text.split('\r\n')[0]).toBe(
-      'line,recipient,original_number,city,phone,message_id,status,error_code,error_message,attempts,request_id,sent_at,delivered_at,failed_at',
+      'line,recipient,original_number,city,phone,message_id,status,error_code,error_message,attempts,request_id,sent_at,delivered_at,failed_at,device',
     );
     // The phone column stays text in a spreadsheet too.
     expect(csvRecords(text)[0]).toMatchObject({ city: 'Bandung', phone: '="+62 812-0000-0000"' });
@@ -234,6 +235,7 @@ describe('JSON report', () => {
       sent_at: iso(START),
       delivered_at: iso(START + 3000),
       failed_at: null,
+      device: null,
     });
     expect(report.rows[1]).toMatchObject({ status: 'failed', failed_at: iso(START + 4000), error_message: 'Recipient is not on WhatsApp' });
     const buckets = report.sends_over_time.buckets;

@@ -101,15 +101,16 @@ describe('send', () => {
     });
   });
 
-  it('a validation error from the API is permanent and keeps its code', async () => {
+  it('an unregistered device is a device error (the device leaves the rotation), not a failure of the message', async () => {
     const emu = await emulator();
     const error = await rejection(client(emu).send({ device: 'RK-NOPE', recipient: RECIPIENT, message: 'x' }));
-    expect([error.kind, error.httpStatus, error.code, error.permanent, error.retryable]).toEqual([
-      'validation',
+    expect([error.kind, error.httpStatus, error.code, error.permanent, error.retryable, error.dropsDevice]).toEqual([
+      'device',
       422,
       'INVALID_DEVICE',
-      true,
       false,
+      false,
+      true,
     ]);
     expect(emu.messages()).toHaveLength(0);
   });

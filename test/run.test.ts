@@ -126,17 +126,22 @@ describe('rk-broadcast run (end to end against the emulator)', () => {
     expect(emulator.messages()).toHaveLength(0);
   });
 
-  it('marks 422s rejected with the API code and still sends the rest', async () => {
+  it('a device the project does not have (422 INVALID_DEVICE) leaves the rotation: with none left, exit 13 and every message kept', async () => {
     emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
     const dir = tempDir();
     const { path } = writeCampaign(dir, { valid: 10, rate: 6000 });
-    // The device does not belong to the project: every message is refused with 422 INVALID_DEVICE.
     writeFileSync(path, (await import('node:fs')).readFileSync(path, 'utf8').replace('device: RK-DEMO', 'device: RK-OTHER'));
     const db = join(dir, 's.db');
     const r = await runCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env: envFor(emulator) });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(13);
+    expect(r.stdout + r.stderr).toContain('No device is left to send through');
     const stored = await rowsOf(db, 'test-campaign');
-    expect(stored.map((x) => [x.state, x.errorCode])).toEqual(Array(10).fill(['rejected', 'INVALID_DEVICE']));
+    expect(stored.map((x) => x.state)).toEqual(Array(10).fill('planned'));
+    // Fixed in the campaign file (a new device changes what is sent, so --replan): every message goes out once.
+    writeFileSync(path, (await import('node:fs')).readFileSync(path, 'utf8').replace('device: RK-OTHER', 'device: RK-DEMO'));
+    const again = await runCli(['run', path, '--db', db, '--no-sweep', '--replan'], { cwd: dir, env: envFor(emulator) });
+    expect(again.code).toBe(0);
+    expect(emulator.messages()).toHaveLength(10);
   });
 
   it('refuses to run when the CSV changed since the plan, and --replan sends only the new rows', async () => {

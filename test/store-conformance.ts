@@ -714,6 +714,41 @@ export function describeStore(name: string, make: MakeStore): void {
         expect((await store.nextPlanned('c1', 1e12, 10)).map((m) => m.mediaSha256)).toEqual(['dd']);
       });
     });
+
+    describe('devices and daily caps (issue 12)', () => {
+      it('setMessageDevice records the device a row went through; reports show it', async () => {
+        const { store } = await open();
+        await plan(store, [row(1, '6281100000001'), row(2, '6281100000002')]);
+        const id = (await ids(store)).get('6281100000001')!;
+        await store.setMessageDevice(id, 'RK-B');
+        const rows = await byPhone(store);
+        expect(rows.get('6281100000001')!.device).toBe('RK-B');
+        expect(rows.get('6281100000002')!.device ?? null).toBeNull();
+      });
+
+      it('reserveDeviceDay counts up to the cap per device and day, release gives one back, deviceDay reads counts and the first day', async () => {
+        const { store } = await open();
+        expect(await store.deviceDay('RK-A', '2026-12-01')).toEqual({ sent: 0, firstDay: null });
+        const got = [];
+        for (let i = 0; i < 5; i++) got.push(await store.reserveDeviceDay('RK-A', '2026-12-01', 3));
+        expect(got).toEqual([true, true, true, false, false]);
+        expect(await store.reserveDeviceDay('RK-B', '2026-12-01', 3)).toBe(true);
+        expect(await store.reserveDeviceDay('RK-A', '2026-12-02', 3)).toBe(true);
+        await store.releaseDeviceDay('RK-A', '2026-12-01');
+        expect(await store.deviceDay('RK-A', '2026-12-01')).toEqual({ sent: 2, firstDay: '2026-12-01' });
+        expect(await store.deviceDay('RK-A', '2026-12-03')).toEqual({ sent: 0, firstDay: '2026-12-01' });
+        expect(await store.reserveDeviceDay('RK-C', '2026-12-01', 0)).toBe(false);
+        expect(await store.deviceDay('RK-C', '2026-12-01')).toEqual({ sent: 0, firstDay: null });
+      });
+
+      it('concurrent reservations from two instances never go over the cap', async () => {
+        const { store, another } = await open();
+        const other = await another();
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).reserveDeviceDay('RK-A', '2026-12-01', 7)));
+        expect(results.filter(Boolean)).toHaveLength(7);
+        expect((await other.deviceDay('RK-A', '2026-12-01')).sent).toBe(7);
+      });
+    });
   });
 }
 

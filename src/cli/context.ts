@@ -92,9 +92,15 @@ export function maxRateLimitPauseFrom(env: Env): number | undefined {
 export function runTuningFrom(env: Env): RunTuning {
   const backoff = retryBackoffFrom(env);
   const maxRateLimitPauseMs = maxRateLimitPauseFrom(env);
+  const healthCheck = positiveInt(env.RK_HEALTH_CHECK_MS);
+  const healthRate = positiveInt(env.RK_HEALTH_RATE);
   return {
     ...(backoff ? { backoff } : {}),
     ...suppressionCheckFrom(env),
     ...(maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs } : {}),
+    // Issue 12: how often (default 5000 ms) and how fast (default 120/min, the sweep's rate) the health breaker asks.
+    ...(healthCheck !== undefined || healthRate !== undefined
+      ? { healthTuning: { ...(healthCheck !== undefined ? { checkEveryMs: healthCheck } : {}), ...(healthRate !== undefined ? { ratePerMinute: healthRate } : {}) } }
+      : {}),
   };
 }

@@ -25,7 +25,7 @@ export interface CliFailure {
   exitCode: number;
 }
 
-/** Exit code for an RK Connect failure: auth 3, quota 4, the API's validation 2, anything else 1. */
+/** Exit code for an RK Connect failure: auth 3, quota 4, the API's validation 2, a device that cannot send 13, anything else 1. */
 export function exitCodeForRkError(error: RkError): number {
   switch (error.kind) {
     case 'auth':
@@ -34,6 +34,8 @@ export function exitCodeForRkError(error: RkError): number {
       return EXIT.quota;
     case 'validation':
       return EXIT.invalidInput;
+    case 'device':
+      return EXIT.noDevice;
     default:
       return EXIT.internal;
   }

@@ -53,6 +53,8 @@ export function printSummary(
   switch (send?.reason) {
     case 'auth':
     case 'rate_limit_pause':
+    case 'devices': // issue 12: no device left (exit 13)
+    case 'health': // issue 12: the delivery-health breaker (exit 14)
       lines.push(`Stopped: ${error?.message ?? send.reason}`, `  ${error?.hint ?? ''}`, `  Then resume with: ${resume}`);
       break;
     case 'quota':
@@ -79,6 +81,13 @@ export function printSummary(
       break;
     case 'limit':
       lines.push(`Stopped after --limit; ${send.progress.remaining} left. Continue with: ${resume}`);
+      break;
+    case 'caps': // issue 12: every device at its daily cap, with --no-wait (exit 7)
+      lines.push(
+        `Not due now: ${error?.message ?? 'the daily caps were reached on every device'}` +
+          (send.reopensAt ? ` They reset at ${formatInstant(send.reopensAt, schedule?.window?.timezone)} (in ${formatDuration(send.reopensAt - Date.now())}).` : '') +
+          ` Run again then (or without --no-wait to wait): ${resume}`,
+      );
       break;
     case 'window': {
       const zone = schedule?.window?.timezone;

@@ -113,6 +113,24 @@ export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEven
       case 'lease-lost':
         output.line('Warning: this run lost its campaign lock while running (the process stalled).', 'important');
         break;
+      case 'device-dropped':
+        output.line(
+          `Device ${event.device} left the rotation: ${event.error.code}: ${event.error.message}. ` +
+            (event.remaining.length > 0 ? `Its recipients go through ${event.remaining.join(', ')} (same request ids: nothing is sent twice).` : 'No device is left.'),
+          'important',
+        );
+        break;
+      case 'device-capped':
+        output.line(`Device ${event.device} reached its cap for ${event.day}` + (event.remaining.length > 0 ? `; sending on through ${event.remaining.join(', ')}.` : '.'));
+        break;
+      case 'health-sample': {
+        const s = event.sample;
+        output.line(`  health: ${s.failed} of the last ${s.observed} final statuses failed (breaker at more than ${Math.round(s.maxFailed * 100)}% of ${s.window}).`, 'debug');
+        break;
+      }
+      case 'health-tripped':
+        output.line(`Delivery-health breaker: ${event.message}`, 'important');
+        break;
     }
   };
 }
@@ -163,7 +181,9 @@ export function withScheduleView(
         break;
       case 'waiting':
         handler(event);
-        if (event.until !== null && output.mode !== 'json') startCountdown(event.until, event.reason.startsWith('not started') ? 'until start_at' : 'until the send window opens');
+        if (event.until !== null && output.mode !== 'json') {
+          startCountdown(event.until, event.reason.startsWith('not started') ? 'until start_at' : event.reason.startsWith('daily caps') ? 'until the daily caps reset' : 'until the send window opens');
+        }
         return;
       case 'stopping':
         stopCountdown();

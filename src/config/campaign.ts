@@ -8,7 +8,7 @@ import { isPhoneCountry, type CountryCode } from '../ingest/phone.js';
 import { ENCODING_LABELS, type TextEncoding } from '../ingest/encoding.js';
 import { describeNonFile, describeOpenError } from '../ingest/file-kind.js';
 import { MESSAGE_TYPES, type MessageType } from '../rk/types.js';
-import { parseDuration } from '../core/duration.js';
+import { parseDuration, parseDurationText } from '../core/duration.js';
 import { parseSizeText } from '../core/size.js';
 import { SCHEDULE_KEYS, ScheduleSchema, WINDOW_KEYS, type Schedule } from '../schedule/schema.js';
 import { ConfigError } from './env.js';
@@ -20,8 +20,16 @@ export interface Campaign {
   id: string;
   /** Display name. @default id */
   name: string;
-  /** Device code messages are sent through (`X-DEVICE-CODE`), e.g. `RK-DEMO`. */
+  /** Device code messages are sent through (`X-DEVICE-CODE`), e.g. `RK-DEMO`: the first of `devices`. */
   device: string;
+  /** Every device of the campaign with its weight (issue 12); undefined means just `device` (see `campaignDevices`). */
+  devices?: DeviceConfig[] | undefined;
+  /** `pacing`: random gaps between two sends of one device; undefined: sends are spaced evenly at the rate. */
+  pacing?: PacingConfig | undefined;
+  /** `limits`: daily caps per device and warm-up of new devices; undefined: no caps. */
+  limits?: LimitsConfig | undefined;
+  /** `health`: the delivery-health breaker; null with `health: off`. */
+  health?: HealthConfig | null | undefined;
   /** Absolute path of the campaign file. */
   sourcePath: string;
   /** The campaign file's path as the caller gave it, for messages (e.g. `campaigns/demo.yaml`). */
@@ -99,6 +107,38 @@ export function isMediaTemplate(value: string): boolean {
   return value.includes('{{');
 }
 
+/** One device of a campaign (`device: [A, B]` or `devices: [{ code, weight }]`). */
+export interface DeviceConfig {
+  code: string;
+  /** Relative share of the recipients. @default 1 */
+  weight: number;
+}
+
+/** `pacing: { min_gap, max_gap }` in milliseconds. */
+export interface PacingConfig {
+  minGapMs: number;
+  maxGapMs: number;
+}
+
+/** `limits: { per_device_per_day, warm_up }`. */
+export interface LimitsConfig {
+  /** Messages per device per local day once warmed up; undefined: no daily cap after the warm-up. */
+  perDevicePerDay: number | undefined;
+  /** Caps of a new device's first days (day 1, day 2, ...). @default [] */
+  warmUp: number[];
+}
+
+/** `health: { window, max_failed }`. */
+export interface HealthConfig {
+  /** How many of the latest final statuses are looked at. @default 20 */
+  window: number;
+  /** Share (0..1) of them that may be `failed`; more stops the campaign. @default 0.5 */
+  maxFailed: number;
+}
+
+/** The breaker every campaign has unless `health: off`. */
+export const DEFAULT_HEALTH: HealthConfig = Object.freeze({ window: 20, maxFailed: 0.5 });
+
 const MAX_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** The largest `media_max_size`: a file is read into memory whole, and WhatsApp takes nothing larger. */
 const MAX_MEDIA_BYTES = 2 * 1024 ** 3;
@@ -124,6 +164,65 @@ const envName = (example: string) =>
 
 const ENCODING_EXPECTED =
   'expected utf-8, windows-1252 (also latin1, iso-8859-1, cp1252), utf-16le or utf-16be (or no encoding key: a byte-order mark, else UTF-8)';
+
+const DEVICE_CODE = 'expected a device code registered in the project, e.g. RK-DEMO (no spaces)';
+const deviceCode = z.string(err(DEVICE_CODE)).regex(/^\S+$/, err(DEVICE_CODE));
+const DeviceSchema = z.union(
+  [
+    deviceCode,
+    z.strictObject(
+      { code: deviceCode, weight: z.number(err('expected a weight from 0.01 to 1000')).min(0.01, err('expected a weight from 0.01 to 1000')).max(1000, err('expected a weight from 0.01 to 1000')).default(1) },
+      err('expected a device code, or an object with code and weight'),
+    ),
+  ],
+  err('expected a device code (e.g. RK-A), or an object with code and weight'),
+);
+const DEVICE_LIST = 'expected a device code or a list of device codes, e.g. [RK-A, RK-B]';
+const DevicesSchema = z
+  .union([deviceCode, z.array(DeviceSchema, err(DEVICE_LIST)).min(1, err(DEVICE_LIST)).max(100, err('expected at most 100 devices'))], {
+    error: (issue) => (typeof issue.input === 'string' ? DEVICE_CODE : DEVICE_LIST),
+  })
+  .transform((v) => (typeof v === 'string' ? [v] : v));
+
+const GAP = 'expected a duration from 0s to 1h, e.g. 3s';
+const gap = z
+  .string(err(GAP))
+  .refine((v) => {
+    const ms = parseDurationText(v);
+    return ms !== undefined && ms <= 3_600_000;
+  }, err(GAP))
+  .transform((v) => parseDurationText(v)!);
+const PacingSchema = z
+  .strictObject({ min_gap: gap, max_gap: gap }, err('expected an object with min_gap and max_gap, e.g. { min_gap: 3s, max_gap: 9s }'))
+  .refine((p) => p.min_gap <= p.max_gap, { message: 'expected min_gap no larger than max_gap', path: ['max_gap'] });
+
+const CAP = 'expected a whole number of messages from 1 to 1000000';
+const LimitsSchema = z.strictObject(
+  {
+    per_device_per_day: z.int(err(CAP)).min(1, err(CAP)).max(1_000_000, err(CAP)).optional(),
+    warm_up: z.array(z.int(err(CAP)).min(1, err(CAP)).max(1_000_000, err(CAP)), err('expected a list of daily caps for the first days, e.g. [50, 100, 200]')).max(366, err('expected at most 366 warm-up days')).default([]),
+  },
+  err('expected an object with per_device_per_day and/or warm_up, e.g. { per_device_per_day: 300, warm_up: [50, 100, 200] }'),
+);
+
+const SHARE = 'expected a share such as 50% (from 1% to 100%)';
+const HealthSchema = z.union(
+  [
+    z.literal(['off', false], err('expected off, or an object with window and max_failed')),
+    z.strictObject(
+      {
+        window: z.int(err('expected a whole number from 5 to 1000')).min(5, err('expected a whole number from 5 to 1000')).max(1000, err('expected a whole number from 5 to 1000')).default(20),
+        max_failed: z
+          .union([z.string(), z.number()], err(SHARE))
+          .transform((v) => (typeof v === 'number' ? (v > 1 ? v / 100 : v) : /^\s*\d+(\.\d+)?\s*%\s*$/.test(v) ? Number(v.replace('%', '').trim()) / 100 : Number.NaN))
+          .refine((v) => v >= 0.01 && v <= 1, err(SHARE))
+          .default(0.5),
+      },
+      err('expected off, or an object with window and max_failed, e.g. { window: 20, max_failed: 50% }'),
+    ),
+  ],
+  err('expected off, or an object with window and max_failed, e.g. { window: 20, max_failed: 50% }'),
+);
 
 const RecipientsSchema = z.strictObject(
   {
@@ -167,9 +266,11 @@ const CampaignFileSchema = z.strictObject(
       .string(err('expected an id of lower-case letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)'))
       .regex(ID, err('expected an id of lower-case letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)')),
     name: text('expected a display name').optional(),
-    device: z
-      .string(err('expected a device code registered in the project, e.g. RK-DEMO'))
-      .regex(/^\S+$/, err('expected a device code registered in the project, e.g. RK-DEMO (no spaces)')),
+    device: DevicesSchema.optional(),
+    devices: DevicesSchema.optional(),
+    pacing: PacingSchema.optional(),
+    limits: LimitsSchema.optional(),
+    health: HealthSchema.optional(),
     recipients: RecipientsSchema,
     template: filePath('a .hbs template file').optional(),
     message: z.string(err('expected the message text (Handlebars)')).optional(),
@@ -235,6 +336,9 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   report: Object.keys(ReportSchema.shape),
   'variants[]': ['name', 'template', 'weight'],
   schedule: SCHEDULE_KEYS,
+  pacing: ['min_gap', 'max_gap'],
+  limits: ['per_device_per_day', 'warm_up'],
+  health: ['window', 'max_failed'],
   'schedule.window': WINDOW_KEYS,
 };
 
@@ -322,7 +426,8 @@ export async function loadCampaign(path: string): Promise<Campaign> {
 export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> {
   const rel = (p: string): string => relative(c.baseDir, p).split(sep).join('/');
   return sortKeys({
-    device: c.device,
+    // One device keeps the fingerprint plans had before device lists existed.
+    device: campaignDevices(c).length === 1 && campaignDevices(c)[0]!.weight === 1 ? c.device : campaignDevices(c).map((d) => `${d.code}*${d.weight}`).join(','),
     type: c.type,
     media: c.media === undefined ? null : rel(c.media),
     payload: c.payload ?? null,
@@ -343,6 +448,11 @@ export function campaignFingerprintInputs(c: Campaign): Record<string, unknown> 
     ...(c.mediaTemplate !== undefined ? { media: c.mediaTemplate, mediaOutsideFolder: c.mediaOutsideFolder === true } : {}),
     ...(c.variants !== undefined ? { variants: c.variants.map((v) => ({ name: v.name, template: rel(v.template), weight: v.weight })) } : {}),
   }) as Record<string, unknown>;
+}
+
+/** The campaign's devices with their weights: `devices`, or `device` alone. */
+export function campaignDevices(c: Pick<Campaign, 'device' | 'devices'>): DeviceConfig[] {
+  return c.devices && c.devices.length > 0 ? c.devices : [{ code: c.device, weight: 1 }];
 }
 
 /**
@@ -380,10 +490,15 @@ function decodeTemplate(bytes: Buffer, name: string): string {
 
 function toCampaign(f: CampaignFile, where: { sourcePath: string; baseDir: string; displayPath: string }): Campaign {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(where.baseDir, p));
+  const devices = (f.device ?? f.devices ?? []).map((d) => (typeof d === 'string' ? { code: d, weight: 1 } : { code: d.code, weight: d.weight }));
   return {
     id: f.id,
     name: f.name ?? f.id,
-    device: f.device,
+    device: devices[0]!.code,
+    devices,
+    pacing: f.pacing === undefined ? undefined : { minGapMs: f.pacing.min_gap, maxGapMs: f.pacing.max_gap },
+    limits: f.limits === undefined ? undefined : { perDevicePerDay: f.limits.per_device_per_day, warmUp: f.limits.warm_up },
+    health: f.health === undefined ? { ...DEFAULT_HEALTH } : typeof f.health === 'object' ? { window: f.health.window, maxFailed: f.health.max_failed } : null,
     ...where,
     recipients: {
       file: abs(f.recipients.file),
@@ -474,6 +589,18 @@ function crossChecks(raw: Record<string, unknown>, lineOf: LineOf): ConfigProble
     const line = lineOf(path);
     return line === undefined ? {} : { line };
   };
+  const hasDevice = raw.device !== undefined && raw.device !== null;
+  const hasDevices = raw.devices !== undefined && raw.devices !== null;
+  if (hasDevice && hasDevices) {
+    problems.push({ key: 'devices', detail: 'expected either device or devices, found both', ...at(['devices']) });
+  } else if (!hasDevice && !hasDevices) {
+    problems.push({ key: 'device', detail: 'expected a device code registered in the project (or a list of them, or devices), found nothing (the key is missing)' });
+  } else {
+    const list = raw.device ?? raw.devices;
+    const codes = (Array.isArray(list) ? list : [list]).map((d) => (typeof d === 'string' ? d : (d as { code?: unknown } | null)?.code)).filter((c) => typeof c === 'string');
+    const repeated = codes.find((c, i) => codes.indexOf(c) !== i);
+    if (repeated !== undefined) problems.push({ key: hasDevice ? 'device' : 'devices', detail: `expected each device once, found ${repeated} twice`, ...at([hasDevice ? 'device' : 'devices']) });
+  }
   const hasTemplate = raw.template !== undefined && raw.template !== null;
   const hasMessage = raw.message !== undefined && raw.message !== null;
   const hasVariants = raw.variants !== undefined && raw.variants !== null;

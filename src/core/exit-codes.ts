@@ -29,6 +29,10 @@ export const EXIT = {
   storeUnusable: 11,
   /** The API asked (429 Retry-After) to pause longer than RK_MAX_RATE_LIMIT_PAUSE. State is kept; run again later. */
   rateLimitPause: 12,
+  /** Every device of the campaign left the rotation (unknown, disconnected, restricted). State is kept; fix them, run again. */
+  noDevice: 13,
+  /** The delivery-health breaker stopped the campaign (too many recent messages failed). State is kept; check, run again. */
+  healthBreaker: 14,
   /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */
   interrupted: 130,
 } as const;
@@ -48,6 +52,10 @@ export function exitCodeForStop(reason: string): ExitCode | undefined {
       return EXIT.quota;
     case 'rate_limit_pause':
       return EXIT.rateLimitPause;
+    case 'devices':
+      return EXIT.noDevice;
+    case 'health':
+      return EXIT.healthBreaker;
     case 'interrupted':
       return EXIT.interrupted;
     default:
@@ -66,6 +74,7 @@ export function exitCodeForSend(reason: string | null, incomplete: number): Exit
   if (stop !== undefined) return stop;
   switch (reason) {
     case 'window':
+    case 'caps': // every device reached its daily cap, with --no-wait
       return EXIT.notDue;
     case 'limit':
       return EXIT.ok;
@@ -85,6 +94,8 @@ const URGENCY: readonly number[] = [
   EXIT.auth,
   EXIT.quota,
   EXIT.rateLimitPause,
+  EXIT.noDevice,
+  EXIT.healthBreaker,
   EXIT.planChanged,
   EXIT.invalidInput,
   EXIT.scheduleRefused,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EmulatorOptions, FaultOptions, LifecycleOptions } from './types.js';
+import type { DeviceFault, EmulatorOptions, FaultOptions, LifecycleOptions } from './types.js';
 
 const share = z.number().min(0).max(1);
 const nonNegativeMs = z.number().int().min(0);
@@ -37,6 +37,12 @@ export const faultsSchema = z.strictObject({
   paths: z.array(z.enum(['send', 'status'])).optional(),
 });
 
+/** Schema of `deviceFaults`: device code -> `DeviceFault`. */
+export const deviceFaultsSchema = z.record(
+  z.string().min(1),
+  z.strictObject({ fault: z.enum(['not_found', 'disconnected', 'restricted']), afterMessages: z.number().int().min(0).optional() }),
+);
+
 /** Schema of `EmulatorOptions` without `now` (what a `--config` JSON file may hold). */
 export const emulatorConfigSchema = z.strictObject({
   host: z.string().min(1).optional(),
@@ -50,6 +56,7 @@ export const emulatorConfigSchema = z.strictObject({
   maxClockSkewSeconds: z.number().int().min(0).optional(),
   lifecycle: lifecycleSchema.optional(),
   faults: faultsSchema.optional(),
+  deviceFaults: deviceFaultsSchema.optional(),
 });
 
 /** Body of `POST /__emulator/config`: runtime changes for an emulator running in another process. */
@@ -57,6 +64,7 @@ export const runtimeConfigSchema = z.strictObject({
   quota: z.strictObject({ apiKey: z.string().min(1), monthlyQuota: z.number().int().min(0) }).optional(),
   faults: faultsSchema.optional(),
   lifecycle: lifecycleSchema.optional(),
+  deviceFaults: deviceFaultsSchema.optional(),
 });
 
 /** A runtime change, as `POST /__emulator/config` accepts it. */
@@ -64,6 +72,7 @@ export interface RuntimeConfig {
   quota?: { apiKey: string; monthlyQuota: number };
   faults?: FaultOptions;
   lifecycle?: LifecycleOptions;
+  deviceFaults?: Record<string, DeviceFault>;
 }
 
 /** Emulator options as read from a file (everything but the clock). */

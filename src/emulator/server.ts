@@ -157,6 +157,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     lifecycleSeed: (faultSeed ^ 0x5bd1e995) >>> 0,
     now,
   });
+  if (config.deviceFaults) state.setDeviceFaults(config.deviceFaults);
   let dice = new FaultDice(config.faults ?? {});
   let closed = false;
   const sockets = new Set<Socket>();
@@ -224,6 +225,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         if (change.quota) state.setQuota(change.quota.apiKey, change.quota.monthlyQuota);
         if (change.faults) applyFaults(change.faults);
         if (change.lifecycle) state.setLifecycle(change.lifecycle);
+        if (change.deviceFaults) state.setDeviceFaults(change.deviceFaults);
         return write(res, { status: 200, body: { success: true } });
       } catch (err) {
         const message = err instanceof EmulatorConfigError || err instanceof Error ? err.message : String(err);
@@ -309,6 +311,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     setQuota: (apiKey, monthlyQuota) => state.setQuota(apiKey, monthlyQuota),
     setFaults: (faults) => applyFaults(parseRuntimeConfig({ faults }).faults ?? {}),
     setLifecycle: (lifecycle) => state.setLifecycle(parseRuntimeConfig({ lifecycle }).lifecycle ?? {}),
+    setDeviceFaults: (deviceFaults) => state.setDeviceFaults(parseRuntimeConfig({ deviceFaults }).deviceFaults ?? {}),
     close: () => {
       if (closed) return Promise.resolve();
       closed = true;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { computeSignature, HEADER, signatureMatches } from '../rk/signing.js';
 import { mulberry32 } from './prng.js';
-import { EMULATOR_DEFAULTS, type EmulatorMessage, type EmulatorProject, type EmulatorStats, type LifecycleOptions } from './types.js';
+import { EMULATOR_DEFAULTS, type DeviceFault, type EmulatorMessage, type EmulatorProject, type EmulatorStats, type LifecycleOptions } from './types.js';
 import type { ApiFailure, ValidSend } from './validation.js';
 
 const WINDOW_MS = 60_000;
@@ -94,6 +94,8 @@ export class EmulatorState {
   private readonly pickFailure: () => number;
   private readonly counters: Omit<EmulatorStats, 'maxSendsInAnyWindow'>;
   private readonly maxSendsInAnyWindow: Record<string, number> = {};
+  /** Device code -> its fault and how many more messages it creates before the fault starts. */
+  private deviceFaults = new Map<string, { fault: DeviceFault['fault']; left: number }>();
 
   constructor(private readonly settings: StateSettings) {
     for (const p of settings.projects) {
@@ -163,6 +165,20 @@ export class EmulatorState {
     if (!project) throw new Error(`The emulator has no project with apiKey "${apiKey}".`);
     if (!Number.isInteger(monthlyQuota) || monthlyQuota < 0) throw new Error('monthlyQuota must be a non-negative integer.');
     project.monthlyQuota = monthlyQuota;
+  }
+
+  /** Replaces the device faults; `afterMessages` counts messages created from now on. */
+  setDeviceFaults(faults: Record<string, DeviceFault>): void {
+    this.deviceFaults = new Map(Object.entries(faults).map(([code, f]) => [code, { fault: f.fault, left: f.afterMessages ?? 0 }]));
+  }
+
+  /** The answer of a device whose fault has started, else undefined. */
+  private deviceFailure(device: string): ApiFailure | undefined {
+    const f = this.deviceFaults.get(device);
+    if (!f || f.left > 0) return undefined;
+    if (f.fault === 'not_found') return { status: 404, code: 'DEVICE_NOT_FOUND', message: 'Device not found.' };
+    if (f.fault === 'disconnected') return { status: 409, code: 'DEVICE_DISCONNECTED', message: 'The device is not connected to WhatsApp.' };
+    return { status: 403, code: 'DEVICE_RESTRICTED', message: 'The WhatsApp number of this device is restricted.' };
   }
 
   /** Applies to messages created from now on; existing messages keep their timeline. */
@@ -249,6 +265,8 @@ export class EmulatorState {
     if (!project.devices.has(deviceHeader)) {
       return { status: 422, code: 'INVALID_DEVICE', message: `The device in X-DEVICE-CODE is not registered in this project.` };
     }
+    const deviceDown = this.deviceFailure(deviceHeader);
+    if (deviceDown) return deviceDown;
     const now = this.settings.now();
     const requestKey = requestId === undefined ? undefined : `${project.apiKey}\u0000${requestId}`;
     if (requestKey !== undefined) {
@@ -294,6 +312,8 @@ export class EmulatorState {
     if (requestKey !== undefined) this.messageIdByRequestKey.set(requestKey, message.id);
     project.createdPerMonth.set(month, createdThisMonth + 1);
     this.counters.created++;
+    const fault = this.deviceFaults.get(deviceHeader);
+    if (fault && fault.left > 0) fault.left--;
     return { id: message.id, status: 'queued', device: message.device };
   }
 

@@ -43,6 +43,16 @@ export interface LifecycleOptions {
   failureMessage?: string;
 }
 
+/**
+ * A device that stops being able to send (issue 12): from its `afterMessages`-th created message on, every send
+ * through it is answered 404 `DEVICE_NOT_FOUND`, 409 `DEVICE_DISCONNECTED` or 403 `DEVICE_RESTRICTED`.
+ */
+export interface DeviceFault {
+  fault: 'not_found' | 'disconnected' | 'restricted';
+  /** Messages the device still creates before the fault starts. @default 0 */
+  afterMessages?: number;
+}
+
 /** API paths fault injection may apply to. */
 export type FaultPath = 'send' | 'status';
 
@@ -81,6 +91,8 @@ export interface EmulatorOptions {
   maxClockSkewSeconds?: number;
   lifecycle?: LifecycleOptions;
   faults?: FaultOptions;
+  /** Devices (by code) that fail, see `DeviceFault`. */
+  deviceFaults?: Record<string, DeviceFault>;
   /** Injectable clock (ms since epoch) for signatures, rate windows, idempotency, quota and lifecycle. @default Date.now */
   now?: () => number;
 }
@@ -148,6 +160,8 @@ export interface RunningEmulator {
   setQuota(apiKey: string, monthlyQuota: number): void;
   /** Replaces the fault configuration and reseeds its PRNG. */
   setFaults(faults: FaultOptions): void;
+  /** Replaces the device faults (an empty object heals every device); `afterMessages` counts from now. */
+  setDeviceFaults(faults: Record<string, DeviceFault>): void;
   /** Replaces the lifecycle configuration for messages created from now on. */
   setLifecycle(lifecycle: LifecycleOptions): void;
   /** Stops listening and destroys every socket, including hanging and keep-alive ones. */

@@ -22,6 +22,8 @@ export interface CampaignRunFlags {
   concurrency?: number;
   /** Return (exit 7) instead of waiting for `start_at` or the window. */
   noWait?: boolean;
+  /** Send on regardless of the delivery-health breaker (issue 12). */
+  ignoreHealth?: boolean;
 }
 
 /** What one run of a loaded campaign needs: its ports, its flags and the settings read from the environment. */
@@ -51,6 +53,8 @@ export interface RunTuning {
   suppressionCheckMs?: number;
   /** The longest pause a 429 may impose before the run stops (exit 12). */
   maxRateLimitPauseMs?: number;
+  /** How often and how fast the delivery-health breaker checks statuses (`RK_HEALTH_CHECK_MS`, `RK_HEALTH_RATE`). */
+  healthTuning?: { checkEveryMs?: number; ratePerMinute?: number };
 }
 
 /**
@@ -77,6 +81,7 @@ export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunRes
     ...(flags.rate !== undefined ? { ratePerMinute: flags.rate } : {}),
     ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+    ...(flags.ignoreHealth ? { ignoreHealth: true } : {}),
     ...(media ? { media } : {}),
     ...setup.tuning,
   });

@@ -11,6 +11,7 @@ import { formatInstant } from '../schedule/window.js';
 import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
 import { createRowMediaReader } from '../send/media-read.js';
+import { protectionFor } from '../send/protection.js';
 import type { CampaignCounts, Lease } from '../store/types.js';
 import type { Store } from '../store/port.js';
 
@@ -89,6 +90,10 @@ export interface RunOptions {
   heartbeatMs?: number;
   /** How often a run looks for changed suppression lists and applies them. @default 30000 */
   suppressionCheckMs?: number;
+  /** Send on regardless of the delivery-health breaker. */
+  ignoreHealth?: boolean;
+  /** How often and how fast the delivery-health breaker checks statuses. */
+  healthTuning?: { checkEveryMs?: number; ratePerMinute?: number };
 }
 
 /** What a run did. */
@@ -179,6 +184,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           campaignId: campaign.id,
           projectId: options.projectId,
           device: campaign.device,
+          ...protectionFor({ api: deps.api, store, clock, emit }, campaign, options),
           type: campaign.type,
           ratePerMinute: options.ratePerMinute ?? campaign.ratePerMinute,
           maxAttempts: campaign.maxAttempts,

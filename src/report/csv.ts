@@ -43,6 +43,7 @@ function reportCells(r: ReportRecord, plan: ColumnPlan, protectNumbers: boolean)
     text(r.sent_at),
     text(r.delivered_at),
     text(r.failed_at),
+    text(r.device),
     ...plan.extra.map((c) => text(r[c] ?? null)),
   ];
 }
@@ -50,7 +51,7 @@ function reportCells(r: ReportRecord, plan: ColumnPlan, protectNumbers: boolean)
 /**
  * The CSV report, streamed from the store in chunks (never the whole campaign in memory): one row per input
  * row in CSV order with the fixed columns `line, recipient, original_number`, the chosen CSV columns, then
- * `message_id, status, error_code, error_message, attempts, request_id, sent_at, delivered_at, failed_at`.
+ * `message_id, status, error_code, error_message, attempts, request_id, sent_at, delivered_at, failed_at, device`.
  */
 export async function* csvReport(source: ReportSource, format: CsvFormat = {}): AsyncGenerator<string> {
   await requireCampaign(source);

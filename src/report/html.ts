@@ -260,6 +260,33 @@ function variantPanel(variants: readonly VariantTotals[], l: Lang): string {
   );
 }
 
+/** Issue 12: sends and outcomes per device, and a note when the last run was stopped to protect the number. */
+function devicesPanel(summary: ReportSummary, lastStop: string | null, l: Lang): string {
+  const { t, fmt } = l;
+  const note =
+    lastStop === 'health'
+      ? `<p class="note" data-stopped="health">${e(t.stoppedByHealth)}</p>`
+      : lastStop === 'devices'
+        ? `<p class="note" data-stopped="devices">${e(t.stoppedNoDevice)}</p>`
+        : '';
+  if (summary.by_device.length === 0 && note === '') return '';
+  const body = summary.by_device
+    .map(
+      (d) =>
+        `<tr data-device="${e(d.device)}"><td class="mono">${e(d.device)}</td><td class="num">${fmt(d.sent)}</td><td class="num">${fmt(d.delivered)}</td>` +
+        `<td class="num">${fmt(d.failed)}</td><td class="num">${fmt(d.in_progress)}</td><td class="share">${shareBar(d.sent > 0 ? d.failed / d.sent : 0, GROUP_COLORS.failed)} <span class="count">${l.pct(d.failed, d.sent)}</span></td></tr>`,
+    )
+    .join('');
+  return (
+    `<section class="panel devices"><h2>${e(t.byDevice)}</h2>${note}` +
+    (body
+      ? `<table><thead><tr><th>${e(t.device)}</th><th class="num">${e(t.sentThrough)}</th><th class="num">${e(t.groupNames.delivered)}</th><th class="num">${e(t.groupNames.failed)}</th>` +
+        `<th class="num">${e(t.groupNames.in_progress)}</th><th>${e(t.failedShare)}</th></tr></thead><tbody>${body}</tbody></table>`
+      : '') +
+    `</section>`
+  );
+}
+
 function glossary(summary: ReportSummary, l: Lang): string {
   const items = orderedStatuses(summary.totals)
     .map((s) => `<dt>${badge(s, l)}</dt><dd>${e(statusMeaning(l.t, s))}</dd>`)
@@ -320,6 +347,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
     `<div class="split">${breakdown(summary, l)}${failureReasons(summary, l)}</div>` +
     variantPanel(variants, l) +
     timeline(summary, (ms) => at(ms, tickFormat), l) +
+    devicesPanel(summary, campaign.lastStop, l) +
     `<section class="panel table-panel" data-not-delivered="${notDelivered}"><h2>${e(x.notDelivered)} <span class="sub">${e(x.ofRows(fmt(notDelivered), fmt(summary.rows)))}</span></h2>` +
     (notDelivered === 0
       ? `<p class="empty">${e(x.everyRowDelivered)}</p>`

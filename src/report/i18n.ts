@@ -68,6 +68,13 @@ export interface ReportTexts {
   barTitle: (from: string, to: string, total: string, delivered: string, failed: string, inProgress: string) => string;
   topFailureReasons: string;
   noFailures: string;
+  /** Issue 12: the per-device section and why the last run stopped (health breaker, no device left). */
+  byDevice: string;
+  device: string;
+  sentThrough: string;
+  failedShare: string;
+  stoppedByHealth: string;
+  stoppedNoDevice: string;
   reason: string;
   shareOfRows: string;
   exampleLine: string;
@@ -187,6 +194,13 @@ const EN: ReportTexts = {
     `${from} – ${to}: ${total} sent (${delivered} delivered, ${failed} failed, ${inProgress} in progress)`,
   topFailureReasons: 'Top failure reasons',
   noFailures: 'No failures: every row was delivered, is on its way, or is waiting to be sent.',
+  byDevice: 'Sends and outcomes per device',
+  device: 'Device',
+  sentThrough: 'Sent',
+  failedShare: 'Failed share',
+  stoppedByHealth:
+    'The last run was stopped by the delivery-health breaker: too many recent messages failed. Check the devices and the numbers that failed, then run again (or with --ignore-health).',
+  stoppedNoDevice: 'The last run stopped because no device was left to send through (unknown, disconnected or restricted). Fix the devices, then run again.',
   reason: 'Reason',
   shareOfRows: 'Share of rows',
   exampleLine: 'e.g. line',
@@ -304,6 +318,13 @@ const ID: ReportTexts = {
     `${from} – ${to}: ${total} dikirim (${delivered} terkirim, ${failed} gagal, ${inProgress} dalam proses)`,
   topFailureReasons: 'Alasan kegagalan teratas',
   noFailures: 'Tidak ada kegagalan: setiap baris sudah terkirim, sedang dalam perjalanan, atau menunggu dikirim.',
+  byDevice: 'Pengiriman dan hasil per perangkat',
+  device: 'Perangkat',
+  sentThrough: 'Dikirim',
+  failedShare: 'Porsi gagal',
+  stoppedByHealth:
+    'Pengiriman terakhir dihentikan oleh pemutus kesehatan pengiriman: terlalu banyak pesan terbaru yang gagal. Periksa perangkat dan nomor yang gagal, lalu jalankan lagi (atau dengan --ignore-health).',
+  stoppedNoDevice: 'Pengiriman terakhir berhenti karena tidak ada perangkat yang tersisa (tidak dikenal, terputus, atau dibatasi). Perbaiki perangkat, lalu jalankan lagi.',
   reason: 'Alasan',
   shareOfRows: 'Porsi dari semua baris',
   exampleLine: 'contoh baris',

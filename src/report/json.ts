@@ -19,6 +19,8 @@ export interface JsonReportHead {
   totals: Record<string, number>;
   top_failure_reasons: ReportSummary['top_failure_reasons'];
   sends_over_time: { bucket_ms: number; buckets: { start: string; delivered: number; failed: number; in_progress: number }[] };
+  /** Sends and outcomes per device. */
+  by_device: ReportSummary['by_device'];
   /** The CSV columns in each row's `fields`, in order. */
   columns: string[];
 }
@@ -41,6 +43,7 @@ export function jsonHead(summary: ReportSummary, columns: string[], generatedAt:
       bucket_ms: summary.timeline.bucket_ms,
       buckets: summary.timeline.buckets.map((b) => ({ ...b, start: isoFromMs(b.start)! })),
     },
+    by_device: summary.by_device,
     columns,
   };
 }

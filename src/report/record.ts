@@ -16,6 +16,7 @@ export const TRAILING_COLUMNS = [
   'sent_at',
   'delivered_at',
   'failed_at',
+  'device',
 ] as const;
 /**
  * Columns after the trailing ones, only for campaigns that have them (issue 11): `media_file` and `media_sha256`
@@ -50,6 +51,8 @@ export interface ReportRecord {
   sent_at: string | null;
   delivered_at: string | null;
   failed_at: string | null;
+  /** The device (`X-DEVICE-CODE`) the message went through; null when never sent. */
+  device: string | null;
   /** The row's media file, relative to the campaign folder (campaigns with media). */
   media_file?: string | null;
   /** SHA-256 of that file when the row was planned: the bytes sent. */
@@ -160,6 +163,7 @@ export function toRecord(
     sent_at: isoFromMs(row.sentAt),
     delivered_at: apiText(isoFromApi(row.deliveredAt), 64),
     failed_at: apiText(isoFromApi(row.failedAt), 64),
+    device: row.device ?? null,
   };
   for (const column of extra) {
     if (column === 'media_file') record.media_file = row.mediaFile ?? null;

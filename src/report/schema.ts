@@ -24,6 +24,7 @@ export const ReportRowSchema = z
     sent_at: isoTime.nullable().describe('First send attempt'),
     delivered_at: isoTime.nullable(),
     failed_at: isoTime.nullable(),
+    device: z.string().nullable().describe('The device (X-DEVICE-CODE) the message went through; null when never sent'),
     media_file: z.string().nullable().optional().describe('Campaigns with media: the row\'s file, relative to the campaign folder'),
     media_sha256: z.string().nullable().optional().describe('Campaigns with media: SHA-256 of the file when planned (the bytes sent)'),
     variant: z.string().nullable().optional().describe('Campaigns with variants: the variant the row was rendered with'),
@@ -66,6 +67,18 @@ export const JsonReportSchema = z
       bucket_ms: z.int().min(1),
       buckets: z.array(z.strictObject({ start: isoTime, delivered: count, failed: count, in_progress: count })),
     }),
+    by_device: z
+      .array(
+        z.strictObject({
+          device: z.string(),
+          sent: count.describe('Rows sent (or tried) through this device'),
+          accepted: count,
+          delivered: count,
+          failed: count.describe('Rows that failed or were not sent after trying this device'),
+          in_progress: count,
+        }),
+      )
+      .describe('Sends and outcomes per device, by device code'),
     columns: z.array(z.string()).describe('The CSV columns in each row\'s fields, in order'),
     rows: z.array(ReportRowSchema),
   })

@@ -30,6 +30,18 @@ export interface TimeBucket {
   in_progress: number;
 }
 
+/** Sends and outcomes of one device. */
+export interface DeviceTotals {
+  device: string;
+  /** Rows sent (or tried) through it. */
+  sent: number;
+  accepted: number;
+  delivered: number;
+  /** Rows that failed, or were given up, after going through it. */
+  failed: number;
+  in_progress: number;
+}
+
 /** Everything a report says about a campaign as a whole, computed in one streamed pass over its rows. */
 export interface ReportSummary {
   campaign: { id: string; name: string };
@@ -58,6 +70,8 @@ export interface ReportSummary {
   top_failure_reasons: FailureReason[];
   /** Sends over time by first attempt; empty when nothing was sent. */
   timeline: { bucket_ms: number; buckets: TimeBucket[] };
+  /** Per device, by device code (issue 12). */
+  by_device: DeviceTotals[];
 }
 
 /** Largest number of distinct failure reasons tracked; more are counted as "other reasons" (bounded memory). */
@@ -107,6 +121,7 @@ export async function summariseRows(
   let count = 0;
   let accepted = 0;
   let checkedAt: number | null = null;
+  const devices = new Map<string, DeviceTotals>();
 
   for await (const row of rows) {
     count++;
@@ -116,6 +131,18 @@ export async function summariseRows(
     groups[group]++;
     if (row.state === 'accepted') accepted++;
     if (row.lastCheckedAt !== null && (checkedAt === null || row.lastCheckedAt > checkedAt)) checkedAt = row.lastCheckedAt;
+    if (row.device) {
+      let d = devices.get(row.device);
+      // Device codes come from the campaign file (at most 100); bounded anyway.
+      if (!d && devices.size < 1000) devices.set(row.device, (d = { device: row.device, sent: 0, accepted: 0, delivered: 0, failed: 0, in_progress: 0 }));
+      if (d) {
+        d.sent++;
+        if (row.state === 'accepted') d.accepted++;
+        if (group === 'delivered') d.delivered++;
+        else if (group === 'failed') d.failed++;
+        else d.in_progress++;
+      }
+    }
 
     if (row.sentAt !== null && first !== null) {
       const at = Math.min(Math.max(row.sentAt, first), last ?? row.sentAt);
@@ -173,5 +200,6 @@ export async function summariseRows(
       .slice(0, TOP_REASONS)
       .map((r) => ({ ...r, share: count > 0 ? Math.round((r.count / count) * 10_000) / 10_000 : 0 })),
     timeline: { bucket_ms: bucketMs, buckets: timeline },
+    by_device: [...devices.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0)),
   };
 }

@@ -81,6 +81,7 @@ function rowCells(r: ReportRecord, plan: ColumnPlan, toDate: (ms: number) => Dat
     time(r.sent_at),
     time(r.delivered_at),
     time(r.failed_at),
+    r.device,
     ...plan.extra.map((c) => r[c] ?? null),
   ];
 }

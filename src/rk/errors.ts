@@ -11,6 +11,7 @@ export type RkErrorKind =
   | 'rate_limited' // 429: wait Retry-After, then go on. Not a failure.
   | 'validation' // 400/422 and other 4xx: permanent for this message.
   | 'not_found' // 404: unknown or foreign UUID.
+  | 'device' // the device cannot send (unknown, disconnected, restricted): it leaves the rotation (issue 12).
   | 'server' // 5xx: retryable with backoff.
   | 'network'; // reset, refused, timeout, aborted, unparseable answer: retryable.
 
@@ -72,6 +73,11 @@ export class RkError extends Error {
     return this.kind === 'validation' || this.kind === 'not_found';
   }
 
+  /** The device named in X-DEVICE-CODE cannot send: take it out of the rotation, send the message through another. */
+  get dropsDevice(): boolean {
+    return this.kind === 'device';
+  }
+
   /** A short label for logs and reports: the API's code when it gave one, else `HTTP 503` or the kind. */
   get label(): string {
     return this.code ?? (this.httpStatus !== undefined ? `HTTP ${this.httpStatus}` : this.kind.toUpperCase());
@@ -92,6 +98,22 @@ const CODE_HINTS: Record<string, string> = {
   QUOTA_EXCEEDED:
     "The project's monthly quota is used up (or the account is suspended). Nothing more can be sent this month; raise the quota with RK Connect, then run the same command again to resume.",
 };
+
+/** Device codes the API (and the emulator) answer when a device cannot send, with what to do about each. */
+const DEVICE_CODE_HINTS: Record<string, string> = {
+  INVALID_DEVICE: 'The device code is not registered in this project: check device/devices in the campaign file against RK Connect.',
+  DEVICE_NOT_FOUND: 'RK Connect does not know this device (any more): check device/devices in the campaign file against RK Connect.',
+  DEVICE_DISCONNECTED: 'The WhatsApp number of this device is disconnected: reconnect it (scan the QR code in RK Connect), then run again.',
+  DEVICE_RESTRICTED: 'WhatsApp restricted or banned this number: stop sending through it, check it in RK Connect and WhatsApp.',
+};
+
+/**
+ * Whether an error answer says the device cannot send: a known device code, or any code naming a device
+ * (`DEVICE_…`, `…_DEVICE`), kept verbatim. Status alone never decides it, since 403 and 404 mean other things too.
+ */
+export function isDeviceErrorCode(code: string | undefined): boolean {
+  return code !== undefined && (Object.hasOwn(DEVICE_CODE_HINTS, code) || /(^|_)DEVICE(_|$)/.test(code));
+}
 
 /** Parses `Retry-After` (delta-seconds or an HTTP date) into milliseconds from `nowMs`. */
 export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
@@ -131,6 +153,16 @@ export function errorFromResponse(
       kind: 'auth',
       message: `RK Connect rejected the credentials (401${codePart})${said}`,
       hint: (code && CODE_HINTS[code]) ?? 'Check RK_API_KEY and RK_API_SECRET for this project, and the machine clock.',
+    });
+  }
+  if (httpStatus !== 429 && httpStatus < 500 && isDeviceErrorCode(code)) {
+    return new RkError({
+      ...base,
+      kind: 'device',
+      message: `RK Connect cannot send through this device (${httpStatus}${codePart})${said}`,
+      hint:
+        (code && DEVICE_CODE_HINTS[code]) ??
+        'The device cannot send for now: check it in RK Connect. Its recipients go through the campaign\'s other devices.',
     });
   }
   if (httpStatus === 403) {

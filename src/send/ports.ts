@@ -52,3 +52,21 @@ export interface RateWindow {
   /** Marks a slot's request answered (or failed) at `now`: it stays counted for 60 s from then. One statement. */
   releaseSendSlot(slot: number, now: number): Promise<void>;
 }
+
+/**
+ * Per-device bookkeeping of the sender (several devices, daily caps and warm-up): which device a message went
+ * through, and sends per device and local day, shared by every campaign and process of the database.
+ */
+export interface DeviceLedger {
+  /** Records the device a message is being (or was) sent through, for reports. Any state; no transition. */
+  setMessageDevice(id: number, device: string): Promise<void>;
+  /**
+   * Counts one send through `device` on local day `day` (`YYYY-MM-DD`) if fewer than `cap` are counted. Atomic
+   * across processes: two runners never both take the last send of a day.
+   */
+  reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean>;
+  /** Gives back a `reserveDeviceDay` whose message was not created after all. One statement. */
+  releaseDeviceDay(device: string, day: string): Promise<void>;
+  /** Sends counted through `device` on `day`, and the first day any send was counted through it (null: never). */
+  deviceDay(device: string, day: string): Promise<{ sent: number; firstDay: string | null }>;
+}

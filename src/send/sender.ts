@@ -7,9 +7,13 @@ import { DEFAULT_API_STATUS } from '../core/reasons.js';
 import { errorFromTransport, type RkError } from '../rk/errors.js';
 import type { MediaFile, MessageType, RkApi } from '../rk/types.js';
 import { TransitionError, type MessageError, type OutgoingMessage } from '../store/types.js';
-import type { RateWindow, SendQueue } from './ports.js';
+import type { DeviceLedger, RateWindow, SendQueue } from './ports.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import type { DailyCaps } from './caps.js';
+import { DeviceRotation, type WeightedDevice } from './devices.js';
+import type { HealthEvent, HealthMonitor } from './health.js';
 import { concurrencyFor, createLimiter } from './limiter.js';
+import { DevicePacer, type PacingOptions } from './pacing.js';
 
 /** Whether sending may go on now (schedule windows, deadlines). */
 export type GateDecision =
@@ -39,7 +43,10 @@ export type SendStopReason =
   | 'quota' // 403 or local quota budget spent
   | 'window' // outside the send window with no-wait
   | 'deadline' // end_at passed
-  | 'rate_limit_pause'; // a 429 asked to pause longer than `maxRateLimitPauseMs`
+  | 'rate_limit_pause' // a 429 asked to pause longer than `maxRateLimitPauseMs`
+  | 'devices' // every device left the rotation (issue 12)
+  | 'health' // the delivery-health breaker tripped (issue 12)
+  | 'caps'; // every device reached its daily cap, with no-wait (issue 12)
 
 /** Events of the send stage, in the order they happen. */
 export type SendEvent =
@@ -51,7 +58,12 @@ export type SendEvent =
   | { type: 'rate-limited'; retryAfterMs: number }
   | { type: 'waiting'; until: number | null; reason: string }
   | { type: 'send-progress'; progress: SendProgress }
-  | { type: 'stopping'; reason: SendStopReason; inFlight: number };
+  | { type: 'stopping'; reason: SendStopReason; inFlight: number }
+  /** A device the API said cannot send left the rotation; its recipients go through `remaining`. */
+  | { type: 'device-dropped'; device: string; error: RkErrorSummary; remaining: string[] }
+  /** A device reached its cap for the local day `day`. */
+  | { type: 'device-capped'; device: string; day: string; remaining: string[] }
+  | HealthEvent;
 
 /** What is safe to show of an RkError (no secrets: built from the taxonomy only). */
 export interface RkErrorSummary {
@@ -94,6 +106,14 @@ export interface SendOptions {
   /** Project (API key hash): the rate gate in the store is shared by every process of one project. */
   projectId: string;
   device: string;
+  /** Several devices with weights (issue 12); default `device` alone. Each message's device follows its request id. */
+  devices?: readonly WeightedDevice[];
+  /** Random gaps between two sends of one device; default: sends spaced evenly at the rate. */
+  pacing?: PacingOptions;
+  /** Daily caps and warm-up per device. */
+  caps?: DailyCaps;
+  /** The delivery-health breaker. */
+  health?: HealthMonitor;
   type: MessageType;
   /** The campaign's media file, read and checked once. */
   media?: MediaFile;
@@ -147,7 +167,7 @@ export interface SendOptions {
 /** What the send stage needs from the outside. */
 export interface SendDeps {
   api: RkApi;
-  store: SendQueue & RateWindow & Pick<CampaignRecords, 'counts'>;
+  store: SendQueue & RateWindow & Pick<DeviceLedger, 'setMessageDevice'> & Pick<CampaignRecords, 'counts'>;
   clock: Clock;
   emit: (event: SendEvent) => void;
 }
@@ -174,8 +194,21 @@ function toMessageError(error: RkError): MessageError {
 export async function sendCampaign(deps: SendDeps, options: SendOptions): Promise<SendOutcome> {
   const { api, store, clock, emit } = deps;
   const rate = options.ratePerMinute;
-  const concurrency = options.concurrency ?? concurrencyFor(rate);
+  const rotation = new DeviceRotation(options.devices && options.devices.length > 0 ? options.devices : [{ code: options.device, weight: 1 }]);
+  const pacer = options.pacing ? new DevicePacer(options.pacing, options.campaignId) : undefined;
+  const caps = options.caps;
+  /** Device -> the local day it was found at its cap. */
+  const cappedOn = new Map<string, string>();
+  const cappedNow = (now: number): Set<string> => {
+    const today = caps?.today(now);
+    return new Set([...cappedOn].filter(([, day]) => day === today).map(([code]) => code));
+  };
+  // Sends waiting for their device's gap hold a place: enough of them that every device has one waiting.
+  const concurrency = Math.max(options.concurrency ?? concurrencyFor(rate), pacer ? rotation.all().length * 2 : 0);
   const minSpacingMs = Math.ceil(60_000 / rate);
+  /** The average time between two sends of the campaign: the rate, or the devices' mean gap, whichever is slower. */
+  const averageSpacingMs = (): number =>
+    pacer ? Math.max(minSpacingMs, pacer.meanGapMs / Math.max(1, rotation.active().length)) : minSpacingMs;
   const random = options.random ?? Math.random;
   const limiter = createLimiter({ id: options.campaignId, ratePerMinute: rate, maxConcurrent: concurrency });
 
@@ -212,7 +245,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     const windowMs = Math.min(60_000, Math.max(1, now - (firstAcceptAt ?? now)));
     progress.currentRatePerMinute = firstAcceptAt === undefined ? 0 : Math.round((acceptedTimes.length * 60_000) / Math.max(windowMs, minSpacingMs));
     progress.inFlight = inFlight.size;
-    progress.etaMs = Math.round(progress.remaining * minSpacingMs);
+    progress.etaMs = Math.round(progress.remaining * averageSpacingMs());
     return { ...progress };
   };
   let firstAcceptAt: number | undefined;
@@ -266,9 +299,70 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     return !options.gate?.recipient || options.gate.recipient(msg.timezone, now).open;
   };
 
+  /**
+   * The device for one message: its assigned one among those in the rotation and not capped today, with a count
+   * of today's cap reserved and its pacing gap waited for. Undefined when none is left (or stopped meanwhile):
+   * the row stays `planned` and the main loop sees why. `finish` gives back what a send that did not happen took.
+   */
+  const takeDevice = async (msg: OutgoingMessage): Promise<{ device: string; finish: (created: boolean, leftAt: number | null) => Promise<void> } | undefined> => {
+    for (;;) {
+      if (stopSignal.aborted) return undefined;
+      const now = clock.now();
+      const device = rotation.pick(msg.requestId, caps ? cappedNow(now) : undefined);
+      if (device === undefined) return undefined;
+      let day: string | undefined;
+      if (caps) {
+        day = await caps.reserve(device, now);
+        if (day === undefined) {
+          const today = caps.today(now);
+          if (cappedOn.get(device) !== today) {
+            cappedOn.set(device, today);
+            emit({ type: 'device-capped', device, day: today, remaining: rotation.active().map((d) => d.code).filter((c) => !cappedNow(now).has(c)) });
+          }
+          continue;
+        }
+      }
+      const paced = pacer ? await pacer.take(device, clock, stopSignal) : undefined;
+      const release = async (): Promise<void> => {
+        if (caps && day !== undefined) await caps.release(device, day);
+      };
+      if (pacer && !paced) {
+        await release();
+        return undefined;
+      }
+      if (!rotation.isActive(device)) {
+        // Dropped while this send waited for its gap: pick again among the others.
+        paced?.(null);
+        await release();
+        continue;
+      }
+      return {
+        device,
+        finish: async (created, leftAt) => {
+          paced?.(leftAt);
+          if (!created) await release();
+        },
+      };
+    }
+  };
+
   /** Sends one message; resolves true when the API accepted it. */
   const sendOne = async (msg: OutgoingMessage): Promise<boolean> => {
     if (!gateOpenFor(msg)) return false; // stays `planned`; the producer waits for the window
+    const lane = await takeDevice(msg);
+    if (!lane) return false;
+    let created = false;
+    let leftAt: number | null = null;
+    try {
+      created = await sendThrough(msg, lane.device, (at) => (leftAt = at));
+      return created;
+    } finally {
+      await lane.finish(created, leftAt);
+    }
+  };
+
+  /** Sends one message through `device`; resolves true when the API accepted it. */
+  const sendThrough = async (msg: OutgoingMessage, device: string, left: (at: number) => void): Promise<boolean> => {
     const slot = await acquireSlot();
     if (slot !== undefined && !gateOpenFor(msg)) {
       await store.releaseSendSlot(slot, clock.now());
@@ -291,10 +385,12 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       }
       throw err;
     }
+    left(clock.now());
     try {
+      await store.setMessageDevice(msg.id, device);
       const accepted = await api.send(
         {
-          device: options.device,
+          device,
           recipient: msg.phone,
           type: options.type,
           ...(msg.text !== null ? { message: msg.text } : {}),
@@ -307,6 +403,10 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       await store.releaseSendSlot(slot, clock.now());
       const now = clock.now();
       await store.markAccepted(msg.id, accepted.id, accepted.status || DEFAULT_API_STATUS, now);
+      // A resend through another device may be answered with the message first created through the one dropped.
+      if (accepted.device && accepted.device !== device) await store.setMessageDevice(msg.id, accepted.device);
+      options.health?.track(msg.id, accepted.id, accepted.device || device, now);
+      options.health?.poke(healthSignal, onHealthTrip);
       firstAcceptAt ??= now;
       acceptedTimes.push(now);
       progress.accepted++;
@@ -318,7 +418,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       const error = errorFromTransport(caught);
       // Aborted by a hard stop or the end of the drain: leave it `sending`, the next run resends it (same request id).
       if (error.aborted && requestAbort.signal.aborted) return false;
-      await settleFailure(msg, attempt, error);
+      await settleFailure(msg, attempt, error, device);
       return false;
     } finally {
       rowMedia?.release();
@@ -326,9 +426,26 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     }
   };
 
-  const settleFailure = async (msg: OutgoingMessage, attempt: number, error: RkError): Promise<void> => {
+  const settleFailure = async (msg: OutgoingMessage, attempt: number, error: RkError, device: string): Promise<void> => {
     const now = clock.now();
     const summary = summarize(error);
+    if (error.dropsDevice) {
+      // Not this message's fault: it goes out again through another device, with the same request id.
+      await store.markRetry(msg.id, toMessageError(error), 0, now, { countAttempt: false, uncertain: false });
+      if (rotation.drop(device, summary, now)) {
+        emit({ type: 'device-dropped', device, error: summary, remaining: rotation.active().map((d) => d.code) });
+      }
+      if (rotation.active().length === 0) {
+        const seen = rotation.droppedDevices().map((d) => `${d.code}: ${d.error.code}`).join(', ');
+        requestStop('devices', {
+          kind: 'device',
+          code: error.label,
+          message: `No device is left to send through: every device of the campaign left the rotation (${seen}). Stopped with every unsent message kept.`,
+          hint: `${summary.hint} Then run the same command again: it resumes where it stopped, each message sent once.`,
+        });
+      }
+      return;
+    }
     if (error.kind === 'rate_limited') {
       rateLimited++;
       const waitMs = error.retryAfterMs ?? 5_000;
@@ -385,6 +502,9 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
 
   emit({ type: 'send-started', campaignId: options.campaignId, pending: progress.remaining, ratePerMinute: rate, concurrency });
   report(true);
+  const healthStop = new AbortController();
+  const healthSignal = AbortSignal.any([stopSignal, healthStop.signal]);
+  const onHealthTrip = (message: string, hint: string): void => requestStop('health', { kind: 'health', code: 'HEALTH_BREAKER', message, hint });
 
   /** Resolves when `signal` aborts; `dispose` removes the listener (these waits happen once per loop turn). */
   const abortOf = (signal: AbortSignal): { aborted: Promise<void>; dispose: () => void } => {
@@ -422,6 +542,19 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
         emit({ type: 'waiting', until: gate.reopensAt, reason: gate.reason });
         await anySettled();
         await clock.sleep(Math.max(1, gate.reopensAt - clock.now()), stopSignal);
+        continue;
+      }
+      if (caps && rotation.pick('', cappedNow(now)) === undefined && rotation.active().length > 0) {
+        // Every device in the rotation reached today's cap: wait for the next local day, like a closed window.
+        const nextDay = caps.nextDayAt(now);
+        const reason = `daily caps reached on every device (${rotation.active().map((d) => d.code).join(', ')}); they reset at midnight ${caps.options.timezone}`;
+        if (options.noWait) {
+          requestStop('caps', { kind: 'caps', code: 'DAILY_CAPS', message: `The daily caps were reached on every device (${rotation.active().map((d) => d.code).join(', ')}).`, hint: 'Run again after midnight (the caps reset each local day), or raise limits.per_device_per_day.' }, nextDay);
+          break;
+        }
+        emit({ type: 'waiting', until: nextDay, reason });
+        await anySettled();
+        await clock.sleep(Math.max(1, nextDay - clock.now()), stopSignal);
         continue;
       }
       if (options.limit !== undefined && started >= options.limit) {
@@ -537,6 +670,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     }
     // stop() waits for executing jobs; any still running past both bounds are abandoned instead.
     if (inFlight.size === 0) await limiterStopped;
+    healthStop.abort();
+    await options.health?.settle();
   }
   if (fatal !== undefined) throw fatal;
   report(true);

@@ -8,10 +8,10 @@ import type { Leases } from '../pipeline/ports.js';
 import type { PlanWriter } from '../plan/ports.js';
 import type { ReportReader } from '../report/ports.js';
 import type { PendingZones, QuotaLedger } from '../schedule/ports.js';
-import type { RateWindow, SendQueue } from '../send/ports.js';
+import type { DeviceLedger, RateWindow, SendQueue } from '../send/ports.js';
 import type { StatusLedger } from '../sweep/ports.js';
 
-export type { CampaignRecords, Leases, PendingZones, PlanWriter, QuotaLedger, RateWindow, ReportReader, SendQueue, StatusLedger };
+export type { CampaignRecords, DeviceLedger, Leases, PendingZones, PlanWriter, QuotaLedger, RateWindow, ReportReader, SendQueue, StatusLedger };
 
 /** Everything the stages persist, with no SQL and no driver types in its signatures. */
 export interface Store
@@ -19,6 +19,7 @@ export interface Store
     PlanWriter,
     SendQueue,
     RateWindow,
+    DeviceLedger,
     StatusLedger,
     ReportReader,
     Leases,

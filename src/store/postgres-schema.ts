@@ -89,4 +89,15 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE messages ADD COLUMN media_sha256 text;
   ALTER TABLE messages ADD COLUMN variant text;
   `,
+  // Issue 12 (several devices, daily caps): the device each message went through, and sends per device and local
+  // day across every campaign of this database (caps and warm-up).
+  `
+  ALTER TABLE messages ADD COLUMN device text;
+  CREATE TABLE device_days (
+    device text NOT NULL,
+    day    text NOT NULL,
+    sent   integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (device, day)
+  );
+  `,
 ];

@@ -171,11 +171,12 @@ interface MessageRow {
   media_file: string | null;
   media_sha256: string | null;
   variant: string | null;
+  device: string | null;
 }
 
 const MESSAGE_COLUMNS = `id, line, raw_phone, phone, fields, timezone, state, text, payload, request_id, error_code,
   error_message, attempts, first_sent_at, accepted_at, uuid, api_status, delivered_at, failed_at, last_checked_at, generation,
-  media_file, media_sha256, variant`;
+  media_file, media_sha256, variant, device`;
 
 /** Columns of one batch of not-sendable rows, as parallel arrays for `unnest`. */
 interface NotSendableColumns {
@@ -206,7 +207,7 @@ export class PostgresStore implements Store {
   readonly #password: string | undefined;
   private readonly statementTimeoutMs: number;
   private readonly pool: pg.Pool;
-  private readonly t: { campaigns: string; messages: string; leases: string; slots: string; migrations: string };
+  private readonly t: { campaigns: string; messages: string; leases: string; slots: string; migrations: string; deviceDays: string };
   private migrated: Promise<void> | undefined;
   private closed = false;
 
@@ -228,6 +229,7 @@ export class PostgresStore implements Store {
       leases: `${s}.leases`,
       slots: `${s}.send_slots`,
       migrations: `${s}.schema_migrations`,
+      deviceDays: `${s}.device_days`,
     };
     this.pool = new pg.Pool({
       host: target.host,
@@ -985,6 +987,40 @@ export class PostgresStore implements Store {
     await this.q(`DELETE FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [campaignId, owner]);
   }
 
+  async setMessageDevice(id: number, device: string): Promise<void> {
+    await this.q(`UPDATE ${this.t.messages} SET device = $1 WHERE id = $2`, [device, id]);
+  }
+
+  async reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean> {
+    // One statement: the upsert's row lock serialises concurrent reservations, and the WHERE keeps the cap.
+    const { rows } = await this.q<{ sent: number }>(
+      `INSERT INTO ${this.t.deviceDays} AS d (device, day, sent) VALUES ($1, $2, 1)
+       ON CONFLICT (device, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < $3
+       RETURNING d.sent`,
+      [device, day, cap],
+    );
+    if (rows.length === 0) return false;
+    if (rows[0]!.sent > cap) {
+      // A cap of 0 (never inserted before): the insert itself went over it.
+      await this.releaseDeviceDay(device, day);
+      return false;
+    }
+    return true;
+  }
+
+  async releaseDeviceDay(device: string, day: string): Promise<void> {
+    await this.q(`UPDATE ${this.t.deviceDays} SET sent = sent - 1 WHERE device = $1 AND day = $2 AND sent > 0`, [device, day]);
+  }
+
+  async deviceDay(device: string, day: string): Promise<{ sent: number; firstDay: string | null }> {
+    const { rows } = await this.q<{ sent: number | null; first: string | null }>(
+      `SELECT (SELECT sent FROM ${this.t.deviceDays} WHERE device = $1 AND day = $2) AS sent,
+              (SELECT MIN(day) FROM ${this.t.deviceDays} WHERE device = $1 AND sent > 0) AS first`,
+      [device, day],
+    );
+    return { sent: rows[0]?.sent ?? 0, firstDay: rows[0]?.first ?? null };
+  }
+
   async getLease(campaignId: string): Promise<Lease | undefined> {
     const { rows } = await this.q<LeaseRow>(`SELECT * FROM ${this.t.leases} WHERE campaign_id = $1`, [campaignId]);
     return rows[0] ? toLease(rows[0]) : undefined;
@@ -1072,5 +1108,6 @@ function toReportRow(r: MessageRow): ReportRow {
     mediaFile: r.media_file,
     mediaSha256: r.media_sha256,
     variant: r.variant,
+    device: r.device,
   };
 }

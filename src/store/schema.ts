@@ -88,4 +88,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE messages ADD COLUMN media_sha256 TEXT;
   ALTER TABLE messages ADD COLUMN variant TEXT;
   `,
+  // Issue 12 (several devices, daily caps): the device each message went through, and sends per device and local
+  // day across every campaign of this database (caps and warm-up).
+  `
+  ALTER TABLE messages ADD COLUMN device TEXT;
+  CREATE TABLE device_days (
+    device TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    sent   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device, day)
+  );
+  `,
 ];

@@ -348,6 +348,14 @@ export class SqliteStore implements Store {
       ),
       insertSlot: db.prepare('INSERT INTO send_slots (project_id, reserved_at) VALUES (?, ?)'),
       releaseSlot: db.prepare('UPDATE send_slots SET released_at = ? WHERE id = ? AND released_at IS NULL'),
+      setDevice: db.prepare('UPDATE messages SET device = ? WHERE id = ?'),
+      ensureDeviceDay: db.prepare('INSERT INTO device_days (device, day, sent) VALUES (?, ?, 0) ON CONFLICT (device, day) DO NOTHING'),
+      reserveDeviceDay: db.prepare('UPDATE device_days SET sent = sent + 1 WHERE device = ? AND day = ? AND sent < ?'),
+      releaseDeviceDay: db.prepare('UPDATE device_days SET sent = sent - 1 WHERE device = ? AND day = ? AND sent > 0'),
+      deviceDay: db.prepare<[string, string, string], { sent: number | null; first: string | null }>(
+        `SELECT (SELECT sent FROM device_days WHERE device = ? AND day = ?) AS sent,
+                (SELECT MIN(day) FROM device_days WHERE device = ? AND sent > 0) AS first`,
+      ),
     };
   }
 
@@ -669,6 +677,28 @@ export class SqliteStore implements Store {
     return this.stmt.acceptedSince.get(projectId, sinceMs)?.n ?? 0;
   }
 
+  async setMessageDevice(id: number, device: string): Promise<void> {
+    this.stmt.setDevice.run(device, id);
+  }
+
+  async reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        this.stmt.ensureDeviceDay.run(device, day);
+        return this.stmt.reserveDeviceDay.run(device, day, cap).changes === 1;
+      })
+      .immediate();
+  }
+
+  async releaseDeviceDay(device: string, day: string): Promise<void> {
+    this.stmt.releaseDeviceDay.run(device, day);
+  }
+
+  async deviceDay(device: string, day: string): Promise<{ sent: number; firstDay: string | null }> {
+    const r = this.stmt.deviceDay.get(device, day, device);
+    return { sent: r?.sent ?? 0, firstDay: r?.first ?? null };
+  }
+
   async acquireLease(
     lease: Omit<Lease, 'acquiredAt' | 'heartbeatAt'>,
     now: number,
@@ -741,7 +771,7 @@ export class SqliteStore implements Store {
 
 /** The columns `reportPage` reads, in `ReportTuple` order. */
 const REPORT_COLUMNS = `id, line, raw_phone, phone, fields, state, api_status, uuid, request_id, attempts, error_code,
-  error_message, first_sent_at, accepted_at, delivered_at, failed_at, last_checked_at, media_file, media_sha256, variant`;
+  error_message, first_sent_at, accepted_at, delivered_at, failed_at, last_checked_at, media_file, media_sha256, variant, device`;
 
 /** One row of `reportPage`, as better-sqlite3's raw mode returns it. */
 type ReportTuple = [
@@ -765,6 +795,7 @@ type ReportTuple = [
   mediaFile: string | null,
   mediaSha256: string | null,
   variant: string | null,
+  device: string | null,
 ];
 
 function toReportRow(r: ReportTuple): ReportRow {
@@ -788,5 +819,6 @@ function toReportRow(r: ReportTuple): ReportRow {
     mediaFile: r[17],
     mediaSha256: r[18],
     variant: r[19],
+    device: r[20],
   };
 }

@@ -185,6 +185,8 @@ export interface ReportRow {
   mediaFile?: string | null;
   mediaSha256?: string | null;
   variant?: string | null;
+  /** The device the message was last sent through (issue 12); null when never sent. */
+  device?: string | null;
 }
 
 /** Counts by state, plus accepted messages by API status. */

@@ -20,6 +20,7 @@ interface RunArgs extends DbFlag, OutputFlags {
   retryFailed?: boolean;
   /** False with `--no-wait`: exit 7 instead of waiting for `start_at` or the window. */
   wait?: boolean;
+  ignoreHealth?: boolean;
 }
 
 /** `rk-broadcast run CAMPAIGN`: plan, send at the campaign's rate with checkpoints, resume after any stop; then sweep. */
@@ -49,6 +50,7 @@ export const runCommand = defineCommand<RunArgs>({
           default: true,
           describe: 'Wait for start_at and the send window; --no-wait exits 7 at once instead (for cron)',
         })
+        .option('ignore-health', { type: 'boolean', default: false, describe: 'Send on even if many recent messages failed (the delivery-health breaker)' })
         .check(wholeNumbers(['rate', 'limit', 'concurrency'], { limit: 0 }))
         .example('$0 run campaigns/promo.yaml', 'Send (or resume) a campaign')
         .example('$0 run campaigns/promo.yaml --limit 5', 'Send a test batch of 5'),
