@@ -12,6 +12,7 @@ import {
   INVALID_DEFAULT_MESSAGE,
   UNCERTAIN_AFTER_CRASH,
 } from '../core/store-reasons.js';
+import { NO_SCHEMA_CODE, StoreError, type StoreErrorKind } from './errors.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import {
   MESSAGE_STATES,
@@ -73,16 +74,21 @@ export interface PostgresStoreOptions {
   readOnly?: boolean;
 }
 
-/** A failure of the PostgreSQL state database that a user can cause and fix; the message never holds a password. */
-export class PostgresStoreError extends Error {
+/**
+ * A failure of the PostgreSQL state database that a user can cause and fix; the message never holds a password.
+ * One of the StoreError kinds (exit 10 when `temporary`, else 11), so commands treat both stores alike.
+ */
+export class PostgresStoreError extends StoreError {
   constructor(
+    kind: StoreErrorKind,
+    /** The URL as shown (password replaced by `***`). */
+    target: string,
     message: string,
-    /** What to do next. */
-    readonly hint: string,
+    hint: string,
     /** The driver's or server's code (`ECONNREFUSED`, SQLSTATE `28P01`, ...), when there was one. */
-    readonly code?: string,
+    code?: string,
   ) {
-    super(message);
+    super({ kind, path: target, message, hint, ...(code !== undefined ? { code } : {}) });
     this.name = 'PostgresStoreError';
   }
 }
@@ -133,6 +139,8 @@ export function sslConfigFor(target: PostgresTarget): false | ConnectionOptions 
       return { ca: readFileSync(target.sslrootcert, 'utf8') };
     } catch (error) {
       throw new PostgresStoreError(
+        'bad_path',
+        target.display,
         `Cannot read sslrootcert ${target.sslrootcert} named in the database URL ${target.display}: ${(error as Error).message}.`,
         'Name a readable file holding the CA certificate (PEM) that signed the server certificate.',
         (error as NodeJS.ErrnoException).code,
@@ -151,6 +159,45 @@ export function sslConfigFor(target: PostgresTarget): false | ConnectionOptions 
     case 'verify-full':
       return { ...ca(), rejectUnauthorized: true };
   }
+}
+
+/** What failed, in the terms the StoreError kinds and the messages need. */
+type PostgresFailureKind = 'unreachable' | 'auth' | 'no_database' | 'permission' | 'timeout' | 'busy' | 'full' | 'read_only';
+
+/** Which StoreError kind each failure is (exit 10 for all but a missing database, which must be fixed first: 11). */
+const STORE_KIND: Record<PostgresFailureKind, StoreErrorKind> = {
+  unreachable: 'unreachable',
+  auth: 'permission',
+  no_database: 'bad_path',
+  permission: 'permission',
+  timeout: 'busy',
+  busy: 'busy',
+  full: 'full',
+  read_only: 'read_only',
+};
+
+/**
+ * The kind of a driver or server failure, from its code (a Node errno, or an SQLSTATE: postgresql.org/docs/current/errcodes-appendix.html)
+ * or, for node-postgres's own connection errors that have none, its text. Undefined: not a failure of the database
+ * (a bug, a constraint), passed on as it is.
+ */
+export function postgresErrorKind(code: string | undefined, message: string): PostgresFailureKind | undefined {
+  if (code !== undefined) {
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(code)) return 'unreachable';
+    // 57P01 admin shutdown / pg_terminate_backend, 57P02 crash shutdown, 57P03 cannot connect now (starting up,
+    // shutting down), 08xxx connection exceptions.
+    if (/^57P0[1-3]$/.test(code) || code.startsWith('08')) return 'unreachable';
+    if (code === '28P01' || code === '28000') return 'auth';
+    if (code === '3D000') return 'no_database';
+    if (code === '42501') return 'permission';
+    if (code === '57014') return 'timeout';
+    // Serialization failure, deadlock, lock not available, too many connections, out of memory/resources.
+    if (['40001', '40P01', '55P03', '53300', '53200', '53000'].includes(code)) return 'busy';
+    if (code === '53100') return 'full';
+    if (code === '25006') return 'read_only';
+  }
+  if (/timeout exceeded when trying to connect|Connection terminated|not queryable|Client has encountered a connection error/i.test(message)) return 'unreachable';
+  return undefined;
 }
 
 function quoteIdent(name: string): string {
@@ -312,12 +359,16 @@ export class PostgresStore implements Store {
         version = (await client.query<{ v: number }>(`SELECT COALESCE(MAX(version), 0)::integer AS v FROM ${this.t.migrations}`)).rows[0]!.v;
       } else if (names.size > 0) {
         throw new PostgresStoreError(
+          'not_a_database',
+          this.target,
           `The schema ${this.schema} of ${this.target} holds tables of another program (${[...names].slice(0, 5).join(', ')}). Nothing was changed.`,
           'Give rk-broadcast a schema of its own with ?schema=NAME in the URL (default rk_broadcast).',
         );
       }
       if (version > known) {
         throw new PostgresStoreError(
+          'newer_schema',
+          this.target,
           `The state database ${this.target} (schema ${this.schema}) was written by a newer rk-broadcast (schema version ${version}; this version knows ${known}). It was not changed.`,
           'Upgrade rk-broadcast on this machine to use this database.',
         );
@@ -325,10 +376,13 @@ export class PostgresStore implements Store {
       if (version < known) {
         if (this.readOnly) {
           throw new PostgresStoreError(
+            version === 0 ? 'not_a_database' : 'older_schema',
+            this.target,
             version === 0
               ? `The state database ${this.target} has no rk-broadcast tables in schema ${this.schema} yet: nothing has been run against it.`
               : `The state database ${this.target} (schema ${this.schema}) has an older layout (version ${version}; this version uses ${known}), and reading it read-only cannot upgrade it.`,
             'Run a command that writes (rk-broadcast run CAMPAIGN) against it first, or check the URL and its ?schema=.',
+            version === 0 ? NO_SCHEMA_CODE : undefined,
           );
         }
         const exists = await client.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [this.schema]);
@@ -363,40 +417,54 @@ export class PostgresStore implements Store {
    * with the password scrubbed from its text.
    */
   private failure(error: unknown): unknown {
-    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof PostgresStoreError) return error;
+    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof StoreError) return error;
     const code = (error as { code?: unknown }).code;
-    const reason = redactPassword(error.message, this.#password);
+    const known = typeof code === 'string' ? code : undefined;
+    const kind = postgresErrorKind(known, error.message);
+    if (kind === undefined) {
+      const reason = redactPassword(error.message, this.#password);
+      if (reason !== error.message) {
+        error.message = reason;
+        if (error.stack) error.stack = redactPassword(error.stack, this.#password);
+      }
+      return error;
+    }
+    const [message, hint] = this.texts(kind, known, redactPassword(error.message, this.#password));
+    return new PostgresStoreError(STORE_KIND[kind], this.target, message, hint, known);
+  }
+
+  /** The sentence and hint of a failure of `kind` (server or driver said `reason`, already redacted). */
+  private texts(kind: PostgresFailureKind, code: string | undefined, reason: string): [string, string] {
     const where = `the PostgreSQL state database ${this.target}`;
     const again = 'everything saved before is kept, and the same command resumes where it stopped';
-    const known = typeof code === 'string' ? code : undefined;
-    if (known !== undefined && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(known)) {
-      return new PostgresStoreError(`Cannot reach ${where}: ${reason}.`, `Check the host and port in the URL and that the server is running; ${again}.`, known);
+    switch (kind) {
+      case 'unreachable':
+        return code !== undefined && code.startsWith('E')
+          ? [`Cannot reach ${where}: ${reason}.`, `Check the host and port in the URL and that the server is running; ${again}.`]
+          : [`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable (it may be restarting); ${again}.`];
+      case 'auth':
+        return [`${where} refused the login: ${reason}.`, "Check the user name and password (in the URL, or PGPASSWORD) and the server's pg_hba.conf."];
+      case 'no_database':
+        return [`${where} does not exist on that server: ${reason}.`, 'Create the database (createdb NAME) or fix its name in the URL.'];
+      case 'permission':
+        return [`${where}: permission denied: ${reason}.`, `The user needs USAGE and CREATE on schema ${this.schema} (or CREATE on the database to create it); ${again}.`];
+      case 'timeout':
+        return [
+          `A statement on ${where} took longer than ${this.statementTimeoutMs / 1000} s and was cancelled.`,
+          `Another session may be holding a lock (see pg_stat_activity); ${again}.`,
+        ];
+      case 'busy':
+        return [`${where} is too busy to take this change now (${reason}).`, `Run the same command again in a moment; ${again}.`];
+      case 'full':
+        return [`The disk of ${where} is full: the last change could not be saved (${reason}).`, `Free space on the database server, then run the same command again; ${again}.`];
+      case 'read_only':
+        return this.readOnly
+          ? [`${where} was opened read-only, and this command needs to write (${reason}).`, 'This is a bug in rk-broadcast if a reading command (status, list, report) says it; please report it.']
+          : [
+              `Cannot write ${where}: the server accepts only reads (${reason}).`,
+              `Point the URL at the primary server, not a read replica or a server in recovery; ${again}.`,
+            ];
     }
-    if (known === '28P01' || known === '28000') {
-      return new PostgresStoreError(`${where} refused the login: ${reason}.`, 'Check the user name and password (in the URL, or PGPASSWORD) and the server\'s pg_hba.conf.', known);
-    }
-    if (known === '3D000') {
-      return new PostgresStoreError(`${where} does not exist on that server: ${reason}.`, 'Create the database (createdb NAME) or fix its name in the URL.', known);
-    }
-    if (known === '42501') {
-      return new PostgresStoreError(`${where}: permission denied: ${reason}.`, `The user needs USAGE and CREATE on schema ${this.schema} (or CREATE on the database to create it).`, known);
-    }
-    if (known === '57014') {
-      return new PostgresStoreError(
-        `A statement on ${where} took longer than ${this.statementTimeoutMs / 1000} s and was cancelled.`,
-        `Another session may be holding a lock (see pg_stat_activity); ${again}.`,
-        known,
-      );
-    }
-    // 57P01-57P03: the server is shutting down, restarting, or terminated this session (pg_terminate_backend).
-    if ((known !== undefined && ['57P01', '57P02', '57P03'].includes(known)) || /timeout exceeded when trying to connect|Connection terminated|not queryable/i.test(error.message)) {
-      return new PostgresStoreError(`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable; ${again}.`, known);
-    }
-    if (reason !== error.message) {
-      error.message = reason;
-      if (error.stack) error.stack = redactPassword(error.stack, this.#password);
-    }
-    return error;
   }
 
   /** One statement on any pooled connection (its own transaction). */
