@@ -118,6 +118,28 @@ export function maxRateLimitPauseFrom(env: Env): number | undefined {
   return ms;
 }
 
+/** Heartbeats per lease timeout: a runner misses five in a row before another may take its campaign over. */
+const HEARTBEATS_PER_LEASE = 6;
+
+/**
+ * `RK_LEASE_TIMEOUT`: how long a campaign's run lock (lease) lives without a heartbeat before another runner, on
+ * this machine or another, takes the campaign over (a duration from 1s to 1h; default 60s). Heartbeats come at a
+ * sixth of it. A runner frozen longer than this finds its lease gone and stops that campaign (exit 15).
+ * @throws ConfigError for a value that is not such a duration.
+ */
+export function leaseTimingFrom(env: Env): { leaseStaleMs?: number; heartbeatMs?: number } {
+  const text = env.RK_LEASE_TIMEOUT?.trim();
+  if (text === undefined || text === '') return {};
+  const ms = parseDurationText(text);
+  if (ms === undefined || ms < 1000 || ms > 3_600_000) {
+    throw new ConfigError(
+      `RK_LEASE_TIMEOUT: expected a duration from 1s to 1h, e.g. 30s or 2m, found ${JSON.stringify(text)}.`,
+      'Fix or unset RK_LEASE_TIMEOUT (unset: a campaign whose runner stopped heartbeating is taken over after 60s).',
+    );
+  }
+  return { leaseStaleMs: ms, heartbeatMs: Math.max(100, Math.floor(ms / HEARTBEATS_PER_LEASE)) };
+}
+
 /** Every setting from the environment that tunes a run, for `run` and `due` alike. */
 export function runTuningFrom(env: Env): RunTuning {
   const backoff = retryBackoffFrom(env);
@@ -126,5 +148,6 @@ export function runTuningFrom(env: Env): RunTuning {
     ...(backoff ? { backoff } : {}),
     ...suppressionCheckFrom(env),
     ...(maxRateLimitPauseMs !== undefined ? { maxRateLimitPauseMs } : {}),
+    ...leaseTimingFrom(env),
   };
 }

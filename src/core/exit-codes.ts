@@ -29,6 +29,8 @@ export const EXIT = {
   storeUnusable: 11,
   /** The API asked (429 Retry-After) to pause longer than RK_MAX_RATE_LIMIT_PAUSE. State is kept; run again later. */
   rateLimitPause: 12,
+  /** This runner lost the campaign's lease (frozen or cut off past RK_LEASE_TIMEOUT; another may have taken over). State kept. */
+  leaseLost: 15,
   /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */
   interrupted: 130,
 } as const;

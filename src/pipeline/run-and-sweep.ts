@@ -51,6 +51,10 @@ export interface RunTuning {
   suppressionCheckMs?: number;
   /** The longest pause a 429 may impose before the run stops (exit 12). */
   maxRateLimitPauseMs?: number;
+  /** How long a run lock lives without a heartbeat before another runner takes it over (`RK_LEASE_TIMEOUT`). */
+  leaseStaleMs?: number;
+  /** How often the run lock's heartbeat is written (a fraction of `leaseStaleMs`). */
+  heartbeatMs?: number;
 }
 
 /**

@@ -16,7 +16,9 @@ import { NO_SCHEMA_CODE, StoreError, type StoreErrorKind } from './errors.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import {
   MESSAGE_STATES,
+  LeaseLostError,
   TransitionError,
+  type LeaseFence,
   type CampaignCounts,
   type CampaignRecord,
   type Lease,
@@ -198,6 +200,11 @@ export function postgresErrorKind(code: string | undefined, message: string): Po
   }
   if (/timeout exceeded when trying to connect|Connection terminated|not queryable|Client has encountered a connection error/i.test(message)) return 'unreachable';
   return undefined;
+}
+
+/** The parameters of `fenceSql`: the owner, then the campaign (both null when not fenced). */
+function fenceParams(fence: LeaseFence | undefined): [string | null, string | null] {
+  return [fence?.owner ?? null, fence?.campaignId ?? null];
 }
 
 function quoteIdent(name: string): string {
@@ -417,7 +424,7 @@ export class PostgresStore implements Store {
    * with the password scrubbed from its text.
    */
   private failure(error: unknown): unknown {
-    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof StoreError) return error;
+    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof LeaseLostError || error instanceof StoreError) return error;
     const code = (error as { code?: unknown }).code;
     const known = typeof code === 'string' ? code : undefined;
     const kind = postgresErrorKind(known, error.message);
@@ -875,62 +882,85 @@ export class PostgresStore implements Store {
     return rows[0]?.at ?? null;
   }
 
-  async markSending(id: number, now: number): Promise<number> {
+  async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
     // One statement: the guarded transition and the campaign's send times commit together.
     const { rows } = await this.q<{ attempts: number }>(
       `WITH m AS (
          UPDATE ${this.t.messages} SET state = 'sending', attempts = attempts + 1, sending_at = $2,
            first_sent_at = COALESCE(first_sent_at, $2), updated_at = $2
-         WHERE id = $1 AND state = 'planned' RETURNING attempts, campaign_id
+         WHERE id = $1 AND state = 'planned' AND ${this.fenceSql(3)} RETURNING attempts, campaign_id
        ), c AS (
          UPDATE ${this.t.campaigns} SET first_send_at = COALESCE(first_send_at, $2), last_send_at = $2, updated_at = $2
          WHERE id = (SELECT campaign_id FROM m)
        )
        SELECT attempts FROM m`,
-      [id, now],
+      [id, now, ...fenceParams(fence)],
     );
-    if (rows.length !== 1) throw new TransitionError(id, 'planned', 'sending');
+    if (rows.length !== 1) throw await this.refusal(id, 'planned', 'sending', fence);
     return rows[0]!.attempts;
   }
 
-  async markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void> {
+  async markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', 'accepted',
       `UPDATE ${this.t.messages} SET state = 'accepted', uuid = $2, api_status = $3, accepted_at = $4,
          uncertain = false, error_code = NULL, error_message = NULL, updated_at = $4
-       WHERE id = $1 AND state = 'sending'`,
-      [id, uuid, apiStatus, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(5)}`,
+      [id, uuid, apiStatus, now, ...fenceParams(fence)],
+      fence,
     );
   }
 
-  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void> {
+  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', 'planned',
       `UPDATE ${this.t.messages} SET state = 'planned', error_code = $2, error_message = $3, next_attempt_at = $4,
          uncertain = uncertain OR $5, attempts = attempts - $6, updated_at = $7
-       WHERE id = $1 AND state = 'sending'`,
-      [id, error.code, error.message, nextAttemptAt, how.uncertain, how.countAttempt ? 0 : 1, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(8)}`,
+      [id, error.code, error.message, nextAttemptAt, how.uncertain, how.countAttempt ? 0 : 1, now, ...fenceParams(fence)],
+      fence,
     );
   }
 
-  async markRejected(id: number, error: MessageError, now: number): Promise<void> {
-    await this.markFinal(id, 'rejected', error, now);
+  async markRejected(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    await this.markFinal(id, 'rejected', error, now, fence);
   }
 
-  async markFailedToSend(id: number, error: MessageError, now: number): Promise<void> {
-    await this.markFinal(id, 'failed_to_send', error, now);
+  async markFailedToSend(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    await this.markFinal(id, 'failed_to_send', error, now, fence);
   }
 
-  private async markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number): Promise<void> {
+  private async markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', state,
       `UPDATE ${this.t.messages} SET state = $2, error_code = $3, error_message = $4, updated_at = $5
-       WHERE id = $1 AND state = 'sending'`,
-      [id, state, error.code, error.message, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(6)}`,
+      [id, state, error.code, error.message, now, ...fenceParams(fence)],
+      fence,
     );
   }
 
   /** One guarded transition: a single conditional statement that must change exactly one row. */
-  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[]): Promise<void> {
+  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[], fence?: LeaseFence): Promise<void> {
     const r = await this.q(sql, params);
-    if (r.rowCount !== 1) throw new TransitionError(id, from, to);
+    if (r.rowCount !== 1) throw await this.refusal(id, from, to, fence);
+  }
+
+  /**
+   * The lease check of a send-path statement, with the owner at `$n` (null: not fenced) and the campaign at
+   * `$n+1`. `FOR SHARE` locks the lease row until the transition commits: a takeover (an UPDATE of that row) waits
+   * for it, and a transition that meets a takeover in progress waits and then sees the new owner. So a transition
+   * and a takeover never interleave: the message row changes only while the lease is held.
+   */
+  private fenceSql(n: number): string {
+    return `($${n}::text IS NULL OR (campaign_id = $${n + 1}::text AND EXISTS (
+      SELECT 1 FROM ${this.t.leases} l WHERE l.campaign_id = $${n + 1}::text AND l.owner = $${n}::text FOR SHARE)))`;
+  }
+
+  /** Why a guarded transition changed nothing: the lease is gone (LeaseLostError), or the row was in another state. */
+  private async refusal(id: number, from: MessageState, to: MessageState, fence: LeaseFence | undefined): Promise<Error> {
+    if (fence) {
+      const held = await this.q(`SELECT 1 FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [fence.campaignId, fence.owner]);
+      if (held.rowCount !== 1) return new LeaseLostError(fence.campaignId, fence.owner);
+    }
+    return new TransitionError(id, from, to);
   }
 
   async expirePlanned(campaignId: string, reason: string, now: number): Promise<number> {

@@ -208,6 +208,30 @@ export class TransitionError extends Error {
   }
 }
 
+/**
+ * The lease a send-path transition must still hold: the transition changes its row only if `owner` holds the
+ * campaign's lease at that moment (checked in the same statement), else it throws LeaseLostError and changes
+ * nothing. A runner frozen past its lease (SIGSTOP, a partition) thus cannot send once another took over.
+ */
+export interface LeaseFence {
+  campaignId: string;
+  owner: string;
+}
+
+/** A fenced transition found the campaign's lease held by another runner, or by none: nothing was changed. */
+export class LeaseLostError extends Error {
+  constructor(
+    readonly campaignId: string,
+    readonly owner: string,
+  ) {
+    super(
+      `This runner lost the run lock of campaign ${campaignId}: it was frozen or cut off for longer than the lease ` +
+        'timeout, and another runner may have taken the campaign over. It stopped sending it; nothing was lost.',
+    );
+    this.name = 'LeaseLostError';
+  }
+}
+
 /** The persistence port used by plan, send, sweep, report and schedule. */
 export interface Store {
   getCampaign(id: string): Promise<CampaignRecord | undefined>;
@@ -267,19 +291,20 @@ export interface Store {
   /** Earliest `next_attempt_at` among planned rows (for waiting on backoff), or null when none is planned. */
   nextPlannedAt(campaignId: string): Promise<number | null>;
 
+  // The send-path transitions take an optional `fence` (see LeaseFence; `fencedStore` in fence.ts passes it).
   /** planned -> sending, committed before the request leaves. Returns the attempt number. */
-  markSending(id: number, now: number): Promise<number>;
+  markSending(id: number, now: number, fence?: LeaseFence): Promise<number>;
   /** sending -> accepted with the UUID, in one transaction. */
-  markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void>;
+  markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void>;
   /**
    * sending -> planned, to retry at `nextAttemptAt` with the same request id. `countAttempt` is false when the
    * API provably did not process the request (429, a run-stopping 401/403); `uncertain` when it may have.
    */
-  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void>;
+  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow, fence?: LeaseFence): Promise<void>;
   /** sending -> rejected (the API refused it for good). */
-  markRejected(id: number, error: MessageError, now: number): Promise<void>;
+  markRejected(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void>;
   /** sending -> failed_to_send (retries exhausted). */
-  markFailedToSend(id: number, error: MessageError, now: number): Promise<void>;
+  markFailedToSend(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void>;
   /** Every `planned` row -> `expired` (deadline passed). */
   expirePlanned(campaignId: string, reason: string, now: number): Promise<number>;
 
