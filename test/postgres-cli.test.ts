@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
-import { cliEnv, runCli } from './helpers/cli.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
 import { writeCampaign } from './helpers/campaign.js';
 import { skipPostgres, usePostgres } from './helpers/pg-test.js';
 import { tempDir } from './helpers/tmp.js';
@@ -98,4 +98,33 @@ describe.skipIf(skipPostgres())('the CLI on PostgreSQL', () => {
     expect(denied.stderr).toMatch(/refused the login/);
     expect(denied.stderr).not.toContain('N0t-The-Secret');
   }, 60_000);
+});
+
+describe.skipIf(skipPostgres())('connection faults mid-run', () => {
+  const server = usePostgres();
+
+  it('every connection terminated twice while sending: the runner reconnects and carries on; each recipient exactly once', async () => {
+    emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }], faults: { latencyMs: [50, 150] } });
+    const dir = tempDir();
+    const { path, sendable } = writeCampaign(dir, { valid: 60, rate: 1200 });
+    const app = `rkt_fault_${process.pid}`;
+    const url = `${server.freshUrl()}&application_name=${app}`;
+    const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+    const child = startCli(['run', path, '--db', url, '--no-sweep'], { cwd: dir, env });
+    const terminated: number[] = [];
+    for (const after of [10, 35]) {
+      while (emulator.messages().length < after && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+      const killed = await server.sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+      terminated.push(killed.length);
+    }
+    const r = await child.result;
+    expect(terminated.every((n) => n > 0)).toBe(true);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/\n\s+at /) });
+    const counts = new Map<string, number>();
+    for (const m of emulator.messages()) counts.set(m.recipient, (counts.get(m.recipient) ?? 0) + 1);
+    expect([...counts.keys()].sort()).toEqual(sendable.map((s) => s.expected).sort());
+    expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    const status = await runCli(['status', 'test-campaign', '--db', url, '--json'], { cwd: dir, env });
+    expect((JSON.parse(status.stdout) as { counts: { byState: Record<string, number> } }).counts.byState).toMatchObject({ accepted: 60, sending: 0 });
+  }, 90_000);
 });

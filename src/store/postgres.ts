@@ -202,6 +202,18 @@ export function postgresErrorKind(code: string | undefined, message: string): Po
   return undefined;
 }
 
+/** Waits between tries of a statement whose connection was lost: about ten seconds in all, a server's restart. */
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 3000, 3000];
+
+/** True for a StoreError saying the connection to the server was lost or could not be made. */
+function isConnectionLoss(error: unknown): boolean {
+  return error instanceof StoreError && error.kind === 'unreachable';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** The parameters of `fenceSql`: the owner, then the campaign (both null when not fenced). */
 function fenceParams(fence: LeaseFence | undefined): [string | null, string | null] {
   return [fence?.owner ?? null, fence?.campaignId ?? null];
@@ -474,18 +486,76 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** One statement on any pooled connection (its own transaction). */
-  private async q<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<QueryResult<R>> {
-    await this.ready();
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw this.failure(error);
+  /**
+   * One statement on any pooled connection (its own transaction). A statement that may safely run twice (every
+   * `SELECT`, and writes that say `retry`) is tried again on a new connection when its connection is lost (a
+   * server restart, pg_terminate_backend), for about ten seconds; anything else fails with the lost connection.
+   */
+  private async q<R extends QueryResultRow>(sql: string, params: unknown[] = [], options: { retry?: boolean } = {}): Promise<QueryResult<R>> {
+    const retry = options.retry ?? /^\s*SELECT\b/i.test(sql);
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.ready();
+        return await this.pool.query<R>(sql, params);
+      } catch (error) {
+        const failure = this.failure(error);
+        if (!retry || !isConnectionLoss(failure) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw failure;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+      }
     }
   }
 
-  /** Runs `fn` in one transaction on one connection; rolled back if it throws. */
-  private async tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A guarded transition that survives a lost connection: when the connection goes while the statement is out, the
+   * row says whether it committed (our target state with our timestamp `now`: done) or not (still `from`: run it
+   * again on a new connection). `run` resolves undefined when the statement changed no row.
+   */
+  private async transition<T>(
+    id: number,
+    from: MessageState,
+    to: MessageState,
+    now: number,
+    fence: LeaseFence | undefined,
+    run: () => Promise<T | undefined>,
+    committed: (row: { attempts: number }) => T,
+  ): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      let result: T | undefined;
+      try {
+        result = await run();
+      } catch (error) {
+        if (!isConnectionLoss(error) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw error;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+        const { rows } = await this.q<{ state: MessageState; updated_at: number; attempts: number }>(
+          `SELECT state, updated_at, attempts FROM ${this.t.messages} WHERE id = $1`,
+          [id],
+        );
+        const row = rows[0];
+        if (row && row.state === to && row.updated_at === now) return committed(row);
+        if (row && row.state === from) continue;
+        throw await this.refusal(id, from, to, fence);
+      }
+      if (result !== undefined) return result;
+      throw await this.refusal(id, from, to, fence);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection; rolled back if it throws. With `retry` (a transaction that may
+   * safely commit twice), a lost connection is survived as in `q`.
+   */
+  private async tx<T>(fn: (client: PoolClient) => Promise<T>, options: { retry?: boolean } = {}): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (error) {
+        if (!options.retry || !isConnectionLoss(error) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw error;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     await this.ready();
     let client: PoolClient;
     try {
@@ -884,7 +954,7 @@ export class PostgresStore implements Store {
 
   async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
     // One statement: the guarded transition and the campaign's send times commit together.
-    const { rows } = await this.q<{ attempts: number }>(
+    const run = async (): Promise<number | undefined> => (await this.q<{ attempts: number }>(
       `WITH m AS (
          UPDATE ${this.t.messages} SET state = 'sending', attempts = attempts + 1, sending_at = $2,
            first_sent_at = COALESCE(first_sent_at, $2), updated_at = $2
@@ -895,9 +965,8 @@ export class PostgresStore implements Store {
        )
        SELECT attempts FROM m`,
       [id, now, ...fenceParams(fence)],
-    );
-    if (rows.length !== 1) throw await this.refusal(id, 'planned', 'sending', fence);
-    return rows[0]!.attempts;
+    )).rows[0]?.attempts;
+    return this.transition(id, 'planned', 'sending', now, fence, run, (row) => row.attempts);
   }
 
   async markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void> {
@@ -907,6 +976,7 @@ export class PostgresStore implements Store {
        WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(5)}`,
       [id, uuid, apiStatus, now, ...fenceParams(fence)],
       fence,
+      now,
     );
   }
 
@@ -917,6 +987,7 @@ export class PostgresStore implements Store {
        WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(8)}`,
       [id, error.code, error.message, nextAttemptAt, how.uncertain, how.countAttempt ? 0 : 1, now, ...fenceParams(fence)],
       fence,
+      now,
     );
   }
 
@@ -934,13 +1005,21 @@ export class PostgresStore implements Store {
        WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(6)}`,
       [id, state, error.code, error.message, now, ...fenceParams(fence)],
       fence,
+      now,
     );
   }
 
-  /** One guarded transition: a single conditional statement that must change exactly one row. */
-  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[], fence?: LeaseFence): Promise<void> {
-    const r = await this.q(sql, params);
-    if (r.rowCount !== 1) throw await this.refusal(id, from, to, fence);
+  /**
+   * One guarded transition: a single conditional statement that must change exactly one row. With `now` (the
+   * value it writes to `updated_at`), a lost connection is survived (see `transition`).
+   */
+  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[], fence?: LeaseFence, now?: number): Promise<void> {
+    const run = async (): Promise<true | undefined> => ((await this.q(sql, params)).rowCount === 1 ? true : undefined);
+    if (now === undefined) {
+      if ((await run()) === undefined) throw await this.refusal(id, from, to, fence);
+      return;
+    }
+    await this.transition(id, from, to, now, fence, run, () => true);
   }
 
   /**
@@ -1074,12 +1153,12 @@ export class PostgresStore implements Store {
   }
 
   async heartbeat(campaignId: string, owner: string, now: number): Promise<boolean> {
-    const r = await this.q(`UPDATE ${this.t.leases} SET heartbeat_at = $1 WHERE campaign_id = $2 AND owner = $3`, [now, campaignId, owner]);
+    const r = await this.q(`UPDATE ${this.t.leases} SET heartbeat_at = $1 WHERE campaign_id = $2 AND owner = $3`, [now, campaignId, owner], { retry: true });
     return r.rowCount === 1;
   }
 
   async releaseLease(campaignId: string, owner: string): Promise<void> {
-    await this.q(`DELETE FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [campaignId, owner]);
+    await this.q(`DELETE FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [campaignId, owner], { retry: true });
   }
 
   async getLease(campaignId: string): Promise<Lease | undefined> {
@@ -1127,7 +1206,8 @@ export class PostgresStore implements Store {
         [projectId, nominal],
       );
       return { slot: inserted.rows[0]!.id };
-    });
+      // Committed twice after a lost connection: one slot too many is counted, which only makes the window stricter.
+    }, { retry: true });
   }
 
   async releaseSendSlot(slot: number, now: number): Promise<void> {
@@ -1136,7 +1216,7 @@ export class PostgresStore implements Store {
       // after its reservation instead of 60 s after its answer. That only makes the window stricter.
       await c.query('SET LOCAL synchronous_commit TO OFF');
       await c.query(`UPDATE ${this.t.slots} SET released_at = $1 WHERE id = $2 AND released_at IS NULL`, [now, slot]);
-    });
+    }, { retry: true });
   }
 
   async close(): Promise<void> {
