@@ -15,8 +15,9 @@ import {
   SUPPRESSED_AT_PLAN,
   UNCERTAIN_AFTER_CRASH,
 } from '../src/core/reasons.js';
+import { fencedStore } from '../src/store/fence.js';
 import type { Store } from '../src/store/port.js';
-import { TransitionError, type MessageState, type PlanRowInput, type ReportRow } from '../src/store/types.js';
+import { LeaseLostError, TransitionError, type MessageState, type PlanRowInput, type ReportRow } from '../src/store/types.js';
 
 /** A fresh, empty database: its store, and a way to open another store instance (own connection) on it. */
 export interface StoreUnderTest {
@@ -747,6 +748,104 @@ export function describeStore(name: string, make: MakeStore): void {
         const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).reserveDeviceDay('RK-A', '2026-12-01', 7)));
         expect(results.filter(Boolean)).toHaveLength(7);
         expect((await other.deviceDay('RK-A', '2026-12-01')).sent).toBe(7);
+      });
+    });
+
+    describe('fencing: send-path transitions hold only while the lease is held', () => {
+      const A = { campaignId: 'c1', owner: 'runner-a' };
+      const B = { campaignId: 'c1', owner: 'runner-b' };
+      const take = (s: Store, owner: string, now: number, staleMs = 30_000) =>
+        s.acquireLease({ campaignId: 'c1', owner, pid: 1, host: 'h' }, now, staleMs);
+
+      it('the holder moves its rows; after a takeover every transition of the old holder is refused and changes nothing', async () => {
+        const { store } = await open();
+        await plan(store, [row(1, '6281'), row(2, '6282'), row(3, '6283'), row(4, '6284'), row(5, '6285')]);
+        const id = await ids(store);
+        expect((await take(store, A.owner, 100)).acquired).toBe(true);
+        expect(await store.markSending(id.get('6281')!, 110, A)).toBe(1);
+        await store.markAccepted(id.get('6281')!, 'u1', 'queued', 111, A);
+        for (const phone of ['6282', '6283', '6284']) await store.markSending(id.get(phone)!, 112, A);
+        // Runner A froze: its lease went stale and B took the campaign over.
+        expect((await take(store, B.owner, 100_000)).acquired).toBe(true);
+        const before = await report(store);
+        const refusals = [
+          store.markSending(id.get('6285')!, 100_001, A),
+          store.markAccepted(id.get('6282')!, 'u2', 'queued', 100_001, A),
+          store.markRetry(id.get('6283')!, ERR, 0, 100_001, { countAttempt: true, uncertain: true }, A),
+          store.markRejected(id.get('6284')!, ERR, 100_001, A),
+          store.markFailedToSend(id.get('6284')!, ERR, 100_001, A),
+        ];
+        for (const r of await Promise.allSettled(refusals)) {
+          expect(r.status).toBe('rejected');
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(LeaseLostError);
+        }
+        expect(await report(store)).toEqual(before);
+        // The new holder carries on; a wrong campaign in the fence is refused too.
+        await store.markAccepted(id.get('6282')!, 'u2', 'queued', 100_002, B);
+        await expect(store.markSending(id.get('6285')!, 100_003, { campaignId: 'other', owner: B.owner })).rejects.toBeInstanceOf(LeaseLostError);
+        expect(await store.markSending(id.get('6285')!, 100_003, B)).toBe(1);
+        // A row in another state with the lease held is still a TransitionError.
+        await expect(store.markAccepted(id.get('6281')!, 'u9', 'queued', 100_004, B)).rejects.toBeInstanceOf(TransitionError);
+        // Released: nobody holds it, so nobody may move rows under a fence.
+        await store.releaseLease('c1', B.owner);
+        await expect(store.markRejected(id.get('6285')!, ERR, 100_005, B)).rejects.toBeInstanceOf(LeaseLostError);
+        // Unfenced calls (tools, tests) are unchanged.
+        await store.markRejected(id.get('6285')!, ERR, 100_006);
+      });
+
+      it('fencedStore passes the fence to every send-path transition and leaves the rest alone', async () => {
+        const { store } = await open();
+        await plan(store, [row(1, '6281'), row(2, '6282')]);
+        const id = await ids(store);
+        await take(store, A.owner, 100);
+        const view = fencedStore(store, A);
+        await view.markSending(id.get('6281')!, 110);
+        expect((await view.getCampaign('c1'))!.id).toBe('c1');
+        await take(store, B.owner, 100_000);
+        await expect(view.markAccepted(id.get('6281')!, 'u', 'queued', 100_001)).rejects.toBeInstanceOf(LeaseLostError);
+        await expect(view.markSending(id.get('6282')!, 100_001)).rejects.toBeInstanceOf(LeaseLostError);
+        expect((await byPhone(store)).get('6282')!.state).toBe('planned');
+      });
+
+      it('a transition racing a takeover from another connection: either it lands before the takeover or it is refused', async () => {
+        const { store, another } = await open();
+        const other = await another();
+        const rows = Array.from({ length: 20 }, (_, i) => row(i + 1, `628${i}`));
+        await plan(store, rows);
+        const id = await ids(store);
+        for (let i = 0; i < 20; i++) {
+          const owner = `old-${i}`;
+          await store.releaseLease('c1', `new-${i - 1}`);
+          await take(store, owner, i * 100_000);
+          const [sent, takeover] = await Promise.allSettled([
+            store.markSending(id.get(`628${i}`)!, i * 100_000 + 1, { campaignId: 'c1', owner }),
+            other.acquireLease({ campaignId: 'c1', owner: `new-${i}`, pid: 2, host: 'h2' }, i * 100_000 + 50_000, 30_000),
+          ]);
+          expect(takeover).toMatchObject({ status: 'fulfilled', value: { acquired: true } });
+          const state = (await byPhone(store)).get(`628${i}`)!.state;
+          if (sent.status === 'fulfilled') expect(state).toBe('sending');
+          else {
+            expect(sent.reason).toBeInstanceOf(LeaseLostError);
+            expect(state).toBe('planned');
+          }
+        }
+      });
+
+      it('two connections racing the same fenced transition: exactly one wins', async () => {
+        const { store, another } = await open();
+        const other = await another();
+        await plan(store, Array.from({ length: 10 }, (_, i) => row(i + 1, `628${i}`)));
+        const id = await ids(store);
+        await take(store, A.owner, 100);
+        for (let i = 0; i < 10; i++) {
+          const results = await Promise.allSettled([
+            store.markSending(id.get(`628${i}`)!, 200 + i, A),
+            other.markSending(id.get(`628${i}`)!, 200 + i, A),
+          ]);
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+          expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(TransitionError);
+        }
+        expect((await store.counts('c1')).byState.sending).toBe(10);
       });
     });
   });

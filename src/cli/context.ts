@@ -1,33 +1,63 @@
-import { isAbsolute, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import { ConfigError, type ApiCredentials, type Env } from '../config/env.js';
 import { parseDurationText } from '../core/duration.js';
 import { RkClient } from '../rk/client.js';
 import type { RunTuning } from '../pipeline/run-and-sweep.js';
 import type { BackoffOptions } from '../send/backoff.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore as openStoreAt, storeKind } from '../store/factory.js';
+import { isStoreError, NO_SCHEMA_CODE } from '../store/errors.js';
+import type { Store } from '../store/port.js';
+import { displayPostgresUrl, isPostgresUrl } from '../store/url.js';
 import type { CliIo } from './io.js';
 
 /** Where the state database lives unless `--db` or `RK_BROADCAST_DB` says otherwise (relative to the cwd). */
 export const DEFAULT_DB_PATH = '.rk-broadcast/state.db';
 
-/** `--db`, else `RK_BROADCAST_DB`, else `.rk-broadcast/state.db` in the working directory. */
+/**
+ * `--db`, else `RK_BROADCAST_DB`, else `.rk-broadcast/state.db` in the working directory: a SQLite path made
+ * absolute, or a `postgres://` / `postgresql://` URL as given (never shown as it is: see `describeDb`).
+ */
 export function resolveDbPath(flag: string | undefined, io: { env: Env; cwd: string }): string {
   const chosen = flag ?? io.env.RK_BROADCAST_DB ?? DEFAULT_DB_PATH;
+  if (isPostgresUrl(chosen)) return chosen.trim();
   return isAbsolute(chosen) ? chosen : join(io.cwd, chosen);
 }
 
+/** The state database as a message names it: the redacted URL, or the path relative to the working directory. */
+export function describeDb(flag: string | undefined, io: { env: Env; cwd: string }): string {
+  const target = resolveDbPath(flag, io);
+  return isPostgresUrl(target) ? displayPostgresUrl(target) : relative(io.cwd, target) || target;
+}
+
 /**
- * Opens the state database named by the flags and environment: to write (created 0600 if missing, migrated), or
- * with `readOnly` (status, list, report) without changing anything. `RK_DB_BUSY_TIMEOUT_MS` bounds the wait for
- * another process's lock (default 5000). Throws StoreError.
+ * Opens the state database named by the flags and environment, SQLite or PostgreSQL (the one place that chooses):
+ * to write (created 0600 if missing, migrated), or with `readOnly` (status, list, report) without changing
+ * anything. SQLite: `RK_DB_BUSY_TIMEOUT_MS` bounds the wait for another process's lock (default 5000),
+ * `RK_DB_DURABILITY=full` fsyncs every commit. Throws StoreError.
  */
-export function openStore(flag: string | undefined, io: CliIo, options: { readOnly?: boolean } = {}): SqliteStore {
+export async function openStore(flag: string | undefined, io: CliIo, options: { readOnly?: boolean } = {}): Promise<Store> {
   const busyTimeoutMs = positiveInt(io.env.RK_DB_BUSY_TIMEOUT_MS);
-  return new SqliteStore(resolveDbPath(flag, io), {
+  return openStoreAt(resolveDbPath(flag, io), {
     ...(io.env.RK_DB_DURABILITY === 'full' ? { durability: 'full' } : {}),
     ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
     ...(options.readOnly ? { readOnly: true } : {}),
   });
+}
+
+/**
+ * For commands that only read (status, list, report, validate): the store opened read-only, or undefined when
+ * nothing was ever written there (no SQLite file; no rk-broadcast schema in the PostgreSQL database).
+ */
+export async function openStoreForReading(flag: string | undefined, io: CliIo): Promise<Store | undefined> {
+  const target = resolveDbPath(flag, io);
+  if (storeKind(target) === 'sqlite' && !existsSync(target)) return undefined;
+  try {
+    return await openStore(flag, io, { readOnly: true });
+  } catch (error) {
+    if (isStoreError(error) && error.code === NO_SCHEMA_CODE) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -88,6 +118,28 @@ export function maxRateLimitPauseFrom(env: Env): number | undefined {
   return ms;
 }
 
+/** Heartbeats per lease timeout: a runner misses five in a row before another may take its campaign over. */
+const HEARTBEATS_PER_LEASE = 6;
+
+/**
+ * `RK_LEASE_TIMEOUT`: how long a campaign's run lock (lease) lives without a heartbeat before another runner, on
+ * this machine or another, takes the campaign over (a duration from 1s to 1h; default 60s). Heartbeats come at a
+ * sixth of it. A runner frozen longer than this finds its lease gone and stops that campaign (exit 15).
+ * @throws ConfigError for a value that is not such a duration.
+ */
+export function leaseTimingFrom(env: Env): { leaseStaleMs?: number; heartbeatMs?: number } {
+  const text = env.RK_LEASE_TIMEOUT?.trim();
+  if (text === undefined || text === '') return {};
+  const ms = parseDurationText(text);
+  if (ms === undefined || ms < 1000 || ms > 3_600_000) {
+    throw new ConfigError(
+      `RK_LEASE_TIMEOUT: expected a duration from 1s to 1h, e.g. 30s or 2m, found ${JSON.stringify(text)}.`,
+      'Fix or unset RK_LEASE_TIMEOUT (unset: a campaign whose runner stopped heartbeating is taken over after 60s).',
+    );
+  }
+  return { leaseStaleMs: ms, heartbeatMs: Math.max(100, Math.floor(ms / HEARTBEATS_PER_LEASE)) };
+}
+
 /** Every setting from the environment that tunes a run, for `run` and `due` alike. */
 export function runTuningFrom(env: Env): RunTuning {
   const backoff = retryBackoffFrom(env);
@@ -102,5 +154,6 @@ export function runTuningFrom(env: Env): RunTuning {
     ...(healthCheck !== undefined || healthRate !== undefined
       ? { healthTuning: { ...(healthCheck !== undefined ? { checkEveryMs: healthCheck } : {}), ...(healthRate !== undefined ? { ratePerMinute: healthRate } : {}) } }
       : {}),
+    ...leaseTimingFrom(env),
   };
 }

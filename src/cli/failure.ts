@@ -11,6 +11,7 @@ import { MediaError } from '../rk/media.js';
 import { InputError } from './input-error.js';
 import { errLine, outLine, type CliIo } from './io.js';
 import { isStoreError } from '../store/errors.js';
+import { LeaseLostError } from '../store/types.js';
 
 export { InputError };
 
@@ -82,6 +83,17 @@ export function describeFailure(error: unknown): CliFailure {
       message: error.message,
       hint: 'Wait for it to finish (rk-broadcast status CAMPAIGN shows progress). If that process is gone, its lock is taken over automatically about a minute after its last heartbeat.',
       exitCode: EXIT.locked,
+    };
+  }
+  if (error instanceof LeaseLostError) {
+    return {
+      kind: 'lease_lost',
+      code: null,
+      message: error.message,
+      hint:
+        'Nothing to fix if another runner took it over: it finishes the campaign (rk-broadcast status CAMPAIGN shows who). ' +
+        'If this machine pauses or loses the database for long, raise RK_LEASE_TIMEOUT (default 60s).',
+      exitCode: EXIT.leaseLost,
     };
   }
   if (isStoreError(error)) {

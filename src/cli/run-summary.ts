@@ -3,6 +3,7 @@ import { formatDuration } from '../core/duration.js';
 import type { RunResult } from '../pipeline/run.js';
 import { createScheduleGate } from '../schedule/gate.js';
 import type { Schedule } from '../schedule/schema.js';
+import { displayDbTarget } from '../store/url.js';
 import { formatInstant } from '../schedule/window.js';
 import type { CliIo } from './io.js';
 import type { EventOutput } from './output.js';
@@ -35,7 +36,7 @@ export function printSummary(
     counts: result.counts,
     ...(result.expired > 0 ? { expired: result.expired } : {}),
   } as { type: string });
-  const resume = `rk-broadcast run ${args.campaign}${args.db ? ` --db ${args.db}` : ''}`;
+  const resume = `rk-broadcast run ${args.campaign}${args.db ? ` --db ${displayDbTarget(args.db)}` : ''}`;
   const lines: string[] = [];
   if (!send) {
     lines.push('Dry run: planned, nothing sent.');

@@ -1,6 +1,7 @@
 import { redact } from '../config/env.js';
 import { formatDuration } from '../core/duration.js';
 import { inDisplayOrder } from '../report/status.js';
+import { displayDbTarget } from '../store/url.js';
 import { isFinalApiStatus, type SweepEvent, type SweepOutcome } from '../sweep/index.js';
 import { printFailure } from './failure.js';
 import type { CliIo } from './io.js';
@@ -124,7 +125,7 @@ export function printSweepSummary(
     durationMs: outcome.durationMs,
     ...(outcome.error ? { error: { ...outcome.error, message: redact(outcome.error.message, secrets), hint: redact(outcome.error.hint, secrets) } } : {}),
   } as { type: string });
-  const db = args.db ? ` --db ${args.db}` : '';
+  const db = args.db ? ` --db ${displayDbTarget(args.db)}` : '';
   const again = `rk-broadcast sweep ${args.campaign}${db}`;
   if (outcome.error && (outcome.reason === 'auth' || outcome.reason === 'quota')) {
     if (output.mode !== 'json') {

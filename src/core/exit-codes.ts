@@ -33,6 +33,8 @@ export const EXIT = {
   noDevice: 13,
   /** The delivery-health breaker stopped the campaign (too many recent messages failed). State is kept; check, run again. */
   healthBreaker: 14,
+  /** This runner lost the campaign's lease (frozen or cut off past RK_LEASE_TIMEOUT; another may have taken over). State kept. */
+  leaseLost: 15,
   /** Stopped by SIGINT/SIGTERM after checkpointing; run the same command to resume. */
   interrupted: 130,
 } as const;

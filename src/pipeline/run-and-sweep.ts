@@ -55,6 +55,10 @@ export interface RunTuning {
   maxRateLimitPauseMs?: number;
   /** How often and how fast the delivery-health breaker checks statuses (`RK_HEALTH_CHECK_MS`, `RK_HEALTH_RATE`). */
   healthTuning?: { checkEveryMs?: number; ratePerMinute?: number };
+  /** How long a run lock lives without a heartbeat before another runner takes it over (`RK_LEASE_TIMEOUT`). */
+  leaseStaleMs?: number;
+  /** How often the run lock's heartbeat is written (a fraction of `leaseStaleMs`). */
+  heartbeatMs?: number;
 }
 
 /**

@@ -12,7 +12,8 @@ import type { BackoffOptions } from '../send/backoff.js';
 import { sendCampaign, type SendEvent, type SendGate, type SendOutcome } from '../send/sender.js';
 import { createRowMediaReader } from '../send/media-read.js';
 import { protectionFor } from '../send/protection.js';
-import type { CampaignCounts, Lease } from '../store/types.js';
+import { fencedStore } from '../store/fence.js';
+import { LeaseLostError, type CampaignCounts, type Lease } from '../store/types.js';
 import type { Store } from '../store/port.js';
 
 /** A run lock whose heartbeat is older than this is taken over: its owner died. Heartbeats come every 10 s. */
@@ -131,10 +132,13 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
   }
   if (!lease.acquired) throw new CampaignLockedError(lease.holder);
   let lostLease = false;
+  // Aborted when a heartbeat finds the lease gone: sending stops at once (its transitions are fenced regardless).
+  const leaseGone = new AbortController();
   const heartbeat = setInterval(() => {
     void store.heartbeat(campaign.id, owner, clock.now()).then(
       (held) => {
         lostLease ||= !held;
+        if (!held) leaseGone.abort();
       },
       // A failed heartbeat (disk full, locked) is tried again next tick; the send path meets the same failure and stops.
       () => undefined,
@@ -177,9 +181,10 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
         ? { budget: () => options.quota!.reserve(), budgetRelease: (created: boolean) => options.quota!.release(created) }
         : {};
     if (!options.dryRun) {
-      const stopSignals = [options.stopSignal].filter((s): s is AbortSignal => s !== undefined);
+      const stopSignals = [options.stopSignal, leaseGone.signal].filter((s): s is AbortSignal => s !== undefined);
       send = await sendCampaign(
-        { api: deps.api, store, clock, emit },
+        // Every transition the sender writes holds only while this run still holds the lease.
+        { api: deps.api, store: fencedStore(store, { campaignId: campaign.id, owner }), clock, emit },
         {
           campaignId: campaign.id,
           projectId: options.projectId,
@@ -205,6 +210,8 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
           ...budgetHooks,
         },
       );
+      // A heartbeat may not have come since this process woke from a freeze: ask the store once more.
+      if (lostLease || !(await store.heartbeat(campaign.id, owner, clock.now()))) throw new LeaseLostError(campaign.id, owner);
       if (send.reason === 'deadline' && schedule?.endAt !== undefined) {
         expired = await expireRest({ store, clock, emit }, campaign.id, schedule.endAt, schedule.window?.timezone);
       }

@@ -1,9 +1,11 @@
-import type { MessageError, OutgoingMessage, RetryHow } from '../store/types.js';
+import type { LeaseFence, MessageError, OutgoingMessage, RetryHow } from '../store/types.js';
 
 /**
  * The send queue: the guarded state machine of the messages to send. Every transition is one guarded statement
  * in its own transaction; one that finds the row in another state than expected throws `TransitionError` and
- * changes nothing, so of two processes attempting the same transition exactly one wins.
+ * changes nothing, so of two processes attempting the same transition exactly one wins. The send-path transitions
+ * take an optional `fence` (see LeaseFence; `fencedStore` in src/store/fence.ts passes it): with one, the row changes
+ * only while that owner still holds the campaign's lease, checked in the same statement, else LeaseLostError.
  */
 export interface SendQueue {
   /**
@@ -21,18 +23,18 @@ export interface SendQueue {
   nextPlannedAt(campaignId: string): Promise<number | null>;
 
   /** planned -> sending, committed before the request leaves. Returns the attempt number. Guarded. */
-  markSending(id: number, now: number): Promise<number>;
+  markSending(id: number, now: number, fence?: LeaseFence): Promise<number>;
   /** sending -> accepted with the UUID. Guarded. */
-  markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void>;
+  markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void>;
   /**
    * sending -> planned, to retry at `nextAttemptAt` with the same request id. `countAttempt` is false when the
    * API provably did not process the request (429, a run-stopping 401/403); `uncertain` when it may have. Guarded.
    */
-  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void>;
+  markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow, fence?: LeaseFence): Promise<void>;
   /** sending -> rejected (the API refused it for good). Guarded. */
-  markRejected(id: number, error: MessageError, now: number): Promise<void>;
+  markRejected(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void>;
   /** sending -> failed_to_send (retries exhausted). Guarded. */
-  markFailedToSend(id: number, error: MessageError, now: number): Promise<void>;
+  markFailedToSend(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void>;
   /** Every `planned` row -> `expired` (deadline passed), with `reason`. One statement. */
   expirePlanned(campaignId: string, reason: string, now: number): Promise<number>;
 }

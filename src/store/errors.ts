@@ -16,6 +16,7 @@ export type StoreErrorKind =
   | 'permission' // the file or its folder belongs to someone else
   | 'io' // another I/O error of the disk
   | 'older_schema' // opened read-only, but it needs an upgrade (a write) first
+  | 'unreachable' // a database server that cannot be reached or dropped the connection (PostgreSQL)
   // Cannot be used (exit 11): running again will not help until the file itself is changed or replaced.
   | 'corrupt' // damaged or truncated
   | 'not_a_database' // not an SQLite file, or another program's SQLite file
@@ -23,7 +24,10 @@ export type StoreErrorKind =
   | 'newer_schema' // written by a newer rk-broadcast
   | 'bad_path'; // the path cannot name a file (a parent is a file, name too long, ...)
 
-const TEMPORARY: ReadonlySet<StoreErrorKind> = new Set(['full', 'busy', 'read_only', 'permission', 'io', 'older_schema']);
+const TEMPORARY: ReadonlySet<StoreErrorKind> = new Set(['full', 'busy', 'read_only', 'permission', 'io', 'older_schema', 'unreachable']);
+
+/** `code` of a read-only open of a PostgreSQL database where rk-broadcast never wrote (no tables in its schema yet). */
+export const NO_SCHEMA_CODE = 'NO_SCHEMA';
 
 /** Fields a StoreError is built from. */
 export interface StoreErrorInit {
@@ -116,6 +120,10 @@ export function storeError(kind: StoreErrorKind, ctx: StoreErrorContext, detail?
     older_schema: [
       `The state database ${p} has an older layout (schema ${ctx.schema?.found ?? '?'}; this version uses ${ctx.schema?.known ?? '?'}), and reading it read-only cannot upgrade it.`,
       'Run a command that writes (rk-broadcast run CAMPAIGN, which upgrades it first) where the file can be written, or use the rk-broadcast version that wrote it.',
+    ],
+    unreachable: [
+      `Cannot reach the state database ${p}${detail?.reason ? `: ${detail.reason}` : ''}.`,
+      `Check that the database server is up and reachable, then run the same command again: ${resume}.`,
     ],
     corrupt: [
       `The state database ${p} is damaged${detail?.reason ? ` (${detail.reason})` : ''}: it may be a partial copy or the disk failed.`,

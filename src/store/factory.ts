@@ -1,9 +1,9 @@
 /**
  * The one place that turns a `--db` / `RK_BROADCAST_DB` value into a store: a `postgres://` or `postgresql://` URL
  * opens PostgreSQL, anything else is a SQLite file path as before. Commands and stages never construct a store
- * class themselves; they get a `Store` from here (wired into the CLI's composition root in a later change).
+ * class themselves; they get a `Store` from here (`openStore` in src/cli/context.ts reads the flags and environment and calls this).
  */
-import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store } from './port.js';
 import { isPostgresUrl } from './url.js';
@@ -31,6 +31,8 @@ export function storeKind(target: string): 'postgres' | 'sqlite' {
  */
 export async function openStore(target: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (storeKind(target) === 'postgres') {
+    // Loaded only when asked for: a SQLite user never loads the PostgreSQL driver.
+    const { PostgresStore } = await import('./postgres.js');
     return PostgresStore.open(target.trim(), { ...options.postgres, ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}) });
   }
   const sqlite: SqliteStoreOptions & { readOnly?: boolean } = {

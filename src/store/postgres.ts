@@ -15,8 +15,27 @@ import {
   UNCERTAIN_AFTER_CRASH,
   type RowReason,
 } from '../core/reasons.js';
+import { NO_SCHEMA_CODE, StoreError, type StoreErrorKind } from './errors.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
-import { MESSAGE_STATES, TransitionError, type CampaignCounts, type CampaignRecord, type Lease, type MessageError, type MessageState, type OutgoingMessage, type PlanBatchResult, type PlanFingerprint, type PlanRowInput, type ReportRow, type RetryHow, type StatusUpdate, type SweepTarget } from './types.js';
+import {
+  MESSAGE_STATES,
+  LeaseLostError,
+  TransitionError,
+  type LeaseFence,
+  type CampaignCounts,
+  type CampaignRecord,
+  type Lease,
+  type MessageError,
+  type MessageState,
+  type OutgoingMessage,
+  type PlanBatchResult,
+  type PlanFingerprint,
+  type PlanRowInput,
+  type ReportRow,
+  type RetryHow,
+  type StatusUpdate,
+  type SweepTarget,
+} from './types.js';
 import type { Store } from './port.js';
 import { parsePostgresUrl, redactPassword, type PostgresTarget } from './url.js';
 import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
@@ -60,16 +79,21 @@ export interface PostgresStoreOptions {
   readOnly?: boolean;
 }
 
-/** A failure of the PostgreSQL state database that a user can cause and fix; the message never holds a password. */
-export class PostgresStoreError extends Error {
+/**
+ * A failure of the PostgreSQL state database that a user can cause and fix; the message never holds a password.
+ * One of the StoreError kinds (exit 10 when `temporary`, else 11), so commands treat both stores alike.
+ */
+export class PostgresStoreError extends StoreError {
   constructor(
+    kind: StoreErrorKind,
+    /** The URL as shown (password replaced by `***`). */
+    target: string,
     message: string,
-    /** What to do next. */
-    readonly hint: string,
+    hint: string,
     /** The driver's or server's code (`ECONNREFUSED`, SQLSTATE `28P01`, ...), when there was one. */
-    readonly code?: string,
+    code?: string,
   ) {
-    super(message);
+    super({ kind, path: target, message, hint, ...(code !== undefined ? { code } : {}) });
     this.name = 'PostgresStoreError';
   }
 }
@@ -120,6 +144,8 @@ export function sslConfigFor(target: PostgresTarget): false | ConnectionOptions 
       return { ca: readFileSync(target.sslrootcert, 'utf8') };
     } catch (error) {
       throw new PostgresStoreError(
+        'bad_path',
+        target.display,
         `Cannot read sslrootcert ${target.sslrootcert} named in the database URL ${target.display}: ${(error as Error).message}.`,
         'Name a readable file holding the CA certificate (PEM) that signed the server certificate.',
         (error as NodeJS.ErrnoException).code,
@@ -138,6 +164,62 @@ export function sslConfigFor(target: PostgresTarget): false | ConnectionOptions 
     case 'verify-full':
       return { ...ca(), rejectUnauthorized: true };
   }
+}
+
+/** What failed, in the terms the StoreError kinds and the messages need. */
+type PostgresFailureKind = 'unreachable' | 'auth' | 'no_database' | 'permission' | 'timeout' | 'busy' | 'full' | 'read_only';
+
+/** Which StoreError kind each failure is (exit 10 for all but a missing database, which must be fixed first: 11). */
+const STORE_KIND: Record<PostgresFailureKind, StoreErrorKind> = {
+  unreachable: 'unreachable',
+  auth: 'permission',
+  no_database: 'bad_path',
+  permission: 'permission',
+  timeout: 'busy',
+  busy: 'busy',
+  full: 'full',
+  read_only: 'read_only',
+};
+
+/**
+ * The kind of a driver or server failure, from its code (a Node errno, or an SQLSTATE: postgresql.org/docs/current/errcodes-appendix.html)
+ * or, for node-postgres's own connection errors that have none, its text. Undefined: not a failure of the database
+ * (a bug, a constraint), passed on as it is.
+ */
+export function postgresErrorKind(code: string | undefined, message: string): PostgresFailureKind | undefined {
+  if (code !== undefined) {
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(code)) return 'unreachable';
+    // 57P01 admin shutdown / pg_terminate_backend, 57P02 crash shutdown, 57P03 cannot connect now (starting up,
+    // shutting down), 08xxx connection exceptions.
+    if (/^57P0[1-3]$/.test(code) || code.startsWith('08')) return 'unreachable';
+    if (code === '28P01' || code === '28000') return 'auth';
+    if (code === '3D000') return 'no_database';
+    if (code === '42501') return 'permission';
+    if (code === '57014') return 'timeout';
+    // Serialization failure, deadlock, lock not available, too many connections, out of memory/resources.
+    if (['40001', '40P01', '55P03', '53300', '53200', '53000'].includes(code)) return 'busy';
+    if (code === '53100') return 'full';
+    if (code === '25006') return 'read_only';
+  }
+  if (/timeout exceeded when trying to connect|Connection terminated|not queryable|Client has encountered a connection error/i.test(message)) return 'unreachable';
+  return undefined;
+}
+
+/** Waits between tries of a statement whose connection was lost: about ten seconds in all, a server's restart. */
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 3000, 3000];
+
+/** True for a StoreError saying the connection to the server was lost or could not be made. */
+function isConnectionLoss(error: unknown): boolean {
+  return error instanceof StoreError && error.kind === 'unreachable';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The parameters of `fenceSql`: the owner, then the campaign (both null when not fenced). */
+function fenceParams(fence: LeaseFence | undefined): [string | null, string | null] {
+  return [fence?.owner ?? null, fence?.campaignId ?? null];
 }
 
 function quoteIdent(name: string): string {
@@ -305,12 +387,16 @@ export class PostgresStore implements Store {
         version = (await client.query<{ v: number }>(`SELECT COALESCE(MAX(version), 0)::integer AS v FROM ${this.t.migrations}`)).rows[0]!.v;
       } else if (names.size > 0) {
         throw new PostgresStoreError(
+          'not_a_database',
+          this.target,
           `The schema ${this.schema} of ${this.target} holds tables of another program (${[...names].slice(0, 5).join(', ')}). Nothing was changed.`,
           'Give rk-broadcast a schema of its own with ?schema=NAME in the URL (default rk_broadcast).',
         );
       }
       if (version > known) {
         throw new PostgresStoreError(
+          'newer_schema',
+          this.target,
           `The state database ${this.target} (schema ${this.schema}) was written by a newer rk-broadcast (schema version ${version}; this version knows ${known}). It was not changed.`,
           'Upgrade rk-broadcast on this machine to use this database.',
         );
@@ -318,10 +404,13 @@ export class PostgresStore implements Store {
       if (version < known) {
         if (this.readOnly) {
           throw new PostgresStoreError(
+            version === 0 ? 'not_a_database' : 'older_schema',
+            this.target,
             version === 0
               ? `The state database ${this.target} has no rk-broadcast tables in schema ${this.schema} yet: nothing has been run against it.`
               : `The state database ${this.target} (schema ${this.schema}) has an older layout (version ${version}; this version uses ${known}), and reading it read-only cannot upgrade it.`,
             'Run a command that writes (rk-broadcast run CAMPAIGN) against it first, or check the URL and its ?schema=.',
+            version === 0 ? NO_SCHEMA_CODE : undefined,
           );
         }
         const exists = await client.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [this.schema]);
@@ -356,54 +445,126 @@ export class PostgresStore implements Store {
    * with the password scrubbed from its text.
    */
   private failure(error: unknown): unknown {
-    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof PostgresStoreError) return error;
+    if (!(error instanceof Error) || error instanceof TransitionError || error instanceof LeaseLostError || error instanceof StoreError) return error;
     const code = (error as { code?: unknown }).code;
-    const reason = redactPassword(error.message, this.#password);
+    const known = typeof code === 'string' ? code : undefined;
+    const kind = postgresErrorKind(known, error.message);
+    if (kind === undefined) {
+      const reason = redactPassword(error.message, this.#password);
+      if (reason !== error.message) {
+        error.message = reason;
+        if (error.stack) error.stack = redactPassword(error.stack, this.#password);
+      }
+      return error;
+    }
+    const [message, hint] = this.texts(kind, known, redactPassword(error.message, this.#password));
+    return new PostgresStoreError(STORE_KIND[kind], this.target, message, hint, known);
+  }
+
+  /** The sentence and hint of a failure of `kind` (server or driver said `reason`, already redacted). */
+  private texts(kind: PostgresFailureKind, code: string | undefined, reason: string): [string, string] {
     const where = `the PostgreSQL state database ${this.target}`;
     const again = 'everything saved before is kept, and the same command resumes where it stopped';
-    const known = typeof code === 'string' ? code : undefined;
-    if (known !== undefined && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(known)) {
-      return new PostgresStoreError(`Cannot reach ${where}: ${reason}.`, `Check the host and port in the URL and that the server is running; ${again}.`, known);
-    }
-    if (known === '28P01' || known === '28000') {
-      return new PostgresStoreError(`${where} refused the login: ${reason}.`, 'Check the user name and password (in the URL, or PGPASSWORD) and the server\'s pg_hba.conf.', known);
-    }
-    if (known === '3D000') {
-      return new PostgresStoreError(`${where} does not exist on that server: ${reason}.`, 'Create the database (createdb NAME) or fix its name in the URL.', known);
-    }
-    if (known === '42501') {
-      return new PostgresStoreError(`${where}: permission denied: ${reason}.`, `The user needs USAGE and CREATE on schema ${this.schema} (or CREATE on the database to create it).`, known);
-    }
-    if (known === '57014') {
-      return new PostgresStoreError(
-        `A statement on ${where} took longer than ${this.statementTimeoutMs / 1000} s and was cancelled.`,
-        `Another session may be holding a lock (see pg_stat_activity); ${again}.`,
-        known,
-      );
-    }
-    // 57P01-57P03: the server is shutting down, restarting, or terminated this session (pg_terminate_backend).
-    if ((known !== undefined && ['57P01', '57P02', '57P03'].includes(known)) || /timeout exceeded when trying to connect|Connection terminated|not queryable/i.test(error.message)) {
-      return new PostgresStoreError(`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable; ${again}.`, known);
-    }
-    if (reason !== error.message) {
-      error.message = reason;
-      if (error.stack) error.stack = redactPassword(error.stack, this.#password);
-    }
-    return error;
-  }
-
-  /** One statement on any pooled connection (its own transaction). */
-  private async q<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<QueryResult<R>> {
-    await this.ready();
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw this.failure(error);
+    switch (kind) {
+      case 'unreachable':
+        return code !== undefined && code.startsWith('E')
+          ? [`Cannot reach ${where}: ${reason}.`, `Check the host and port in the URL and that the server is running; ${again}.`]
+          : [`Lost or could not get a connection to ${where}: ${reason}.`, `Check that the server is up and reachable (it may be restarting); ${again}.`];
+      case 'auth':
+        return [`${where} refused the login: ${reason}.`, "Check the user name and password (in the URL, or PGPASSWORD) and the server's pg_hba.conf."];
+      case 'no_database':
+        return [`${where} does not exist on that server: ${reason}.`, 'Create the database (createdb NAME) or fix its name in the URL.'];
+      case 'permission':
+        return [`${where}: permission denied: ${reason}.`, `The user needs USAGE and CREATE on schema ${this.schema} (or CREATE on the database to create it); ${again}.`];
+      case 'timeout':
+        return [
+          `A statement on ${where} took longer than ${this.statementTimeoutMs / 1000} s and was cancelled.`,
+          `Another session may be holding a lock (see pg_stat_activity); ${again}.`,
+        ];
+      case 'busy':
+        return [`${where} is too busy to take this change now (${reason}).`, `Run the same command again in a moment; ${again}.`];
+      case 'full':
+        return [`The disk of ${where} is full: the last change could not be saved (${reason}).`, `Free space on the database server, then run the same command again; ${again}.`];
+      case 'read_only':
+        return this.readOnly
+          ? [`${where} was opened read-only, and this command needs to write (${reason}).`, 'This is a bug in rk-broadcast if a reading command (status, list, report) says it; please report it.']
+          : [
+              `Cannot write ${where}: the server accepts only reads (${reason}).`,
+              `Point the URL at the primary server, not a read replica or a server in recovery; ${again}.`,
+            ];
     }
   }
 
-  /** Runs `fn` in one transaction on one connection; rolled back if it throws. */
-  private async tx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * One statement on any pooled connection (its own transaction). A statement that may safely run twice (every
+   * `SELECT`, and writes that say `retry`) is tried again on a new connection when its connection is lost (a
+   * server restart, pg_terminate_backend), for about ten seconds; anything else fails with the lost connection.
+   */
+  private async q<R extends QueryResultRow>(sql: string, params: unknown[] = [], options: { retry?: boolean } = {}): Promise<QueryResult<R>> {
+    const retry = options.retry ?? /^\s*SELECT\b/i.test(sql);
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.ready();
+        return await this.pool.query<R>(sql, params);
+      } catch (error) {
+        const failure = this.failure(error);
+        if (!retry || !isConnectionLoss(failure) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw failure;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+      }
+    }
+  }
+
+  /**
+   * A guarded transition that survives a lost connection: when the connection goes while the statement is out, the
+   * row says whether it committed (our target state with our timestamp `now`: done) or not (still `from`: run it
+   * again on a new connection). `run` resolves undefined when the statement changed no row.
+   */
+  private async transition<T>(
+    id: number,
+    from: MessageState,
+    to: MessageState,
+    now: number,
+    fence: LeaseFence | undefined,
+    run: () => Promise<T | undefined>,
+    committed: (row: { attempts: number }) => T,
+  ): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      let result: T | undefined;
+      try {
+        result = await run();
+      } catch (error) {
+        if (!isConnectionLoss(error) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw error;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+        const { rows } = await this.q<{ state: MessageState; updated_at: number; attempts: number }>(
+          `SELECT state, updated_at, attempts FROM ${this.t.messages} WHERE id = $1`,
+          [id],
+        );
+        const row = rows[0];
+        if (row && row.state === to && row.updated_at === now) return committed(row);
+        if (row && row.state === from) continue;
+        throw await this.refusal(id, from, to, fence);
+      }
+      if (result !== undefined) return result;
+      throw await this.refusal(id, from, to, fence);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection; rolled back if it throws. With `retry` (a transaction that may
+   * safely commit twice), a lost connection is survived as in `q`.
+   */
+  private async tx<T>(fn: (client: PoolClient) => Promise<T>, options: { retry?: boolean } = {}): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (error) {
+        if (!options.retry || !isConnectionLoss(error) || tries >= RECONNECT_DELAYS_MS.length || this.closed) throw error;
+        await sleep(RECONNECT_DELAYS_MS[tries]!);
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     await this.ready();
     let client: PoolClient;
     try {
@@ -810,62 +971,94 @@ export class PostgresStore implements Store {
     return rows[0]?.at ?? null;
   }
 
-  async markSending(id: number, now: number): Promise<number> {
+  async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
     // One statement: the guarded transition and the campaign's send times commit together.
-    const { rows } = await this.q<{ attempts: number }>(
+    const run = async (): Promise<number | undefined> => (await this.q<{ attempts: number }>(
       `WITH m AS (
          UPDATE ${this.t.messages} SET state = 'sending', attempts = attempts + 1, sending_at = $2,
            first_sent_at = COALESCE(first_sent_at, $2), updated_at = $2
-         WHERE id = $1 AND state = 'planned' RETURNING attempts, campaign_id
+         WHERE id = $1 AND state = 'planned' AND ${this.fenceSql(3)} RETURNING attempts, campaign_id
        ), c AS (
          UPDATE ${this.t.campaigns} SET first_send_at = COALESCE(first_send_at, $2), last_send_at = $2, updated_at = $2
          WHERE id = (SELECT campaign_id FROM m)
        )
        SELECT attempts FROM m`,
-      [id, now],
-    );
-    if (rows.length !== 1) throw new TransitionError(id, 'planned', 'sending');
-    return rows[0]!.attempts;
+      [id, now, ...fenceParams(fence)],
+    )).rows[0]?.attempts;
+    return this.transition(id, 'planned', 'sending', now, fence, run, (row) => row.attempts);
   }
 
-  async markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void> {
+  async markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', 'accepted',
       `UPDATE ${this.t.messages} SET state = 'accepted', uuid = $2, api_status = $3, accepted_at = $4,
          uncertain = false, error_code = NULL, error_message = NULL, updated_at = $4
-       WHERE id = $1 AND state = 'sending'`,
-      [id, uuid, apiStatus, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(5)}`,
+      [id, uuid, apiStatus, now, ...fenceParams(fence)],
+      fence,
+      now,
     );
   }
 
-  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void> {
+  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', 'planned',
       `UPDATE ${this.t.messages} SET state = 'planned', error_code = $2, error_message = $3, next_attempt_at = $4,
          uncertain = uncertain OR $5, attempts = attempts - $6, updated_at = $7
-       WHERE id = $1 AND state = 'sending'`,
-      [id, error.code, error.message, nextAttemptAt, how.uncertain, how.countAttempt ? 0 : 1, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(8)}`,
+      [id, error.code, error.message, nextAttemptAt, how.uncertain, how.countAttempt ? 0 : 1, now, ...fenceParams(fence)],
+      fence,
+      now,
     );
   }
 
-  async markRejected(id: number, error: MessageError, now: number): Promise<void> {
-    await this.markFinal(id, 'rejected', error, now);
+  async markRejected(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    await this.markFinal(id, 'rejected', error, now, fence);
   }
 
-  async markFailedToSend(id: number, error: MessageError, now: number): Promise<void> {
-    await this.markFinal(id, 'failed_to_send', error, now);
+  async markFailedToSend(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    await this.markFinal(id, 'failed_to_send', error, now, fence);
   }
 
-  private async markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number): Promise<void> {
+  private async markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
     await this.guarded(id, 'sending', state,
       `UPDATE ${this.t.messages} SET state = $2, error_code = $3, error_message = $4, updated_at = $5
-       WHERE id = $1 AND state = 'sending'`,
-      [id, state, error.code, error.message, now],
+       WHERE id = $1 AND state = 'sending' AND ${this.fenceSql(6)}`,
+      [id, state, error.code, error.message, now, ...fenceParams(fence)],
+      fence,
+      now,
     );
   }
 
-  /** One guarded transition: a single conditional statement that must change exactly one row. */
-  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[]): Promise<void> {
-    const r = await this.q(sql, params);
-    if (r.rowCount !== 1) throw new TransitionError(id, from, to);
+  /**
+   * One guarded transition: a single conditional statement that must change exactly one row. With `now` (the
+   * value it writes to `updated_at`), a lost connection is survived (see `transition`).
+   */
+  private async guarded(id: number, from: MessageState, to: MessageState, sql: string, params: unknown[], fence?: LeaseFence, now?: number): Promise<void> {
+    const run = async (): Promise<true | undefined> => ((await this.q(sql, params)).rowCount === 1 ? true : undefined);
+    if (now === undefined) {
+      if ((await run()) === undefined) throw await this.refusal(id, from, to, fence);
+      return;
+    }
+    await this.transition(id, from, to, now, fence, run, () => true);
+  }
+
+  /**
+   * The lease check of a send-path statement, with the owner at `$n` (null: not fenced) and the campaign at
+   * `$n+1`. `FOR SHARE` locks the lease row until the transition commits: a takeover (an UPDATE of that row) waits
+   * for it, and a transition that meets a takeover in progress waits and then sees the new owner. So a transition
+   * and a takeover never interleave: the message row changes only while the lease is held.
+   */
+  private fenceSql(n: number): string {
+    return `($${n}::text IS NULL OR (campaign_id = $${n + 1}::text AND EXISTS (
+      SELECT 1 FROM ${this.t.leases} l WHERE l.campaign_id = $${n + 1}::text AND l.owner = $${n}::text FOR SHARE)))`;
+  }
+
+  /** Why a guarded transition changed nothing: the lease is gone (LeaseLostError), or the row was in another state. */
+  private async refusal(id: number, from: MessageState, to: MessageState, fence: LeaseFence | undefined): Promise<Error> {
+    if (fence) {
+      const held = await this.q(`SELECT 1 FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [fence.campaignId, fence.owner]);
+      if (held.rowCount !== 1) return new LeaseLostError(fence.campaignId, fence.owner);
+    }
+    return new TransitionError(id, from, to);
   }
 
   async expirePlanned(campaignId: string, reason: string, now: number): Promise<number> {
@@ -979,12 +1172,12 @@ export class PostgresStore implements Store {
   }
 
   async heartbeat(campaignId: string, owner: string, now: number): Promise<boolean> {
-    const r = await this.q(`UPDATE ${this.t.leases} SET heartbeat_at = $1 WHERE campaign_id = $2 AND owner = $3`, [now, campaignId, owner]);
+    const r = await this.q(`UPDATE ${this.t.leases} SET heartbeat_at = $1 WHERE campaign_id = $2 AND owner = $3`, [now, campaignId, owner], { retry: true });
     return r.rowCount === 1;
   }
 
   async releaseLease(campaignId: string, owner: string): Promise<void> {
-    await this.q(`DELETE FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [campaignId, owner]);
+    await this.q(`DELETE FROM ${this.t.leases} WHERE campaign_id = $1 AND owner = $2`, [campaignId, owner], { retry: true });
   }
 
   async setMessageDevice(id: number, device: string): Promise<void> {
@@ -1066,7 +1259,8 @@ export class PostgresStore implements Store {
         [projectId, nominal],
       );
       return { slot: inserted.rows[0]!.id };
-    });
+      // Committed twice after a lost connection: one slot too many is counted, which only makes the window stricter.
+    }, { retry: true });
   }
 
   async releaseSendSlot(slot: number, now: number): Promise<void> {
@@ -1075,7 +1269,7 @@ export class PostgresStore implements Store {
       // after its reservation instead of 60 s after its answer. That only makes the window stricter.
       await c.query('SET LOCAL synchronous_commit TO OFF');
       await c.query(`UPDATE ${this.t.slots} SET released_at = $1 WHERE id = $2 AND released_at IS NULL`, [now, slot]);
-    });
+    }, { retry: true });
   }
 
   async close(): Promise<void> {

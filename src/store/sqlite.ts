@@ -14,7 +14,25 @@ import {
   UNCERTAIN_AFTER_CRASH,
   type RowReason,
 } from '../core/reasons.js';
-import { MESSAGE_STATES, TransitionError, type CampaignCounts, type CampaignRecord, type Lease, type MessageError, type MessageState, type OutgoingMessage, type PlanBatchResult, type PlanFingerprint, type PlanRowInput, type ReportRow, type RetryHow, type StatusUpdate, type SweepTarget } from './types.js';
+import {
+  MESSAGE_STATES,
+  LeaseLostError,
+  TransitionError,
+  type LeaseFence,
+  type CampaignCounts,
+  type CampaignRecord,
+  type Lease,
+  type MessageError,
+  type MessageState,
+  type OutgoingMessage,
+  type PlanBatchResult,
+  type PlanFingerprint,
+  type PlanRowInput,
+  type ReportRow,
+  type RetryHow,
+  type StatusUpdate,
+  type SweepTarget,
+} from './types.js';
 import type { Store } from './port.js';
 import { toCampaign, toLease, type CampaignRow, type LeaseRow } from './rows.js';
 
@@ -72,6 +90,11 @@ interface MessageRow {
   media_sha256: string | null;
 }
 
+
+/** The named parameters of a send-path statement's lease check (`@owner` null: not fenced). */
+function fenceParams(fence: LeaseFence | undefined): { owner: string | null; fenceCampaign: string | null } {
+  return { owner: fence?.owner ?? null, fenceCampaign: fence?.campaignId ?? null };
+}
 
 /**
  * The SQLite implementation of `Store` (better-sqlite3). Every statement is prepared once; every state
@@ -263,7 +286,9 @@ export class SqliteStore implements Store {
       markSending: db.prepare(
         `UPDATE messages SET state = 'sending', attempts = attempts + 1, sending_at = @now,
            first_sent_at = COALESCE(first_sent_at, @now), updated_at = @now
-         WHERE id = @id AND state = 'planned' RETURNING attempts, campaign_id`,
+         WHERE id = @id AND state = 'planned'
+           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
+             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner))) RETURNING attempts, campaign_id`,
       ),
       campaignSent: db.prepare(
         `UPDATE campaigns SET first_send_at = COALESCE(first_send_at, @now), last_send_at = @now, updated_at = @now
@@ -272,17 +297,23 @@ export class SqliteStore implements Store {
       markAccepted: db.prepare(
         `UPDATE messages SET state = 'accepted', uuid = @uuid, api_status = @apiStatus, accepted_at = @now,
            uncertain = 0, error_code = NULL, error_message = NULL, updated_at = @now
-         WHERE id = @id AND state = 'sending'`,
+         WHERE id = @id AND state = 'sending'
+           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
+             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
       ),
       markRetry: db.prepare(
         `UPDATE messages SET state = 'planned', error_code = @code, error_message = @message,
            next_attempt_at = @nextAttemptAt, uncertain = MAX(uncertain, @uncertain),
            attempts = attempts - @refund, updated_at = @now
-         WHERE id = @id AND state = 'sending'`,
+         WHERE id = @id AND state = 'sending'
+           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
+             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
       ),
       markFinal: db.prepare(
         `UPDATE messages SET state = @state, error_code = @code, error_message = @message, updated_at = @now
-         WHERE id = @id AND state = 'sending'`,
+         WHERE id = @id AND state = 'sending'
+           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
+             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
       ),
       expirePlanned: db.prepare(
         `UPDATE messages SET state = 'expired', error_code = ?, error_message = ?, updated_at = ?
@@ -329,6 +360,7 @@ export class SqliteStore implements Store {
            acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
       ),
       heartbeat: db.prepare('UPDATE leases SET heartbeat_at = ? WHERE campaign_id = ? AND owner = ?'),
+      holdsLease: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM leases WHERE campaign_id = ? AND owner = ?'),
       pendingTimezones: db.prepare<[string], { timezone: string | null }>(
         `SELECT DISTINCT timezone FROM messages WHERE campaign_id = ? AND state IN ('planned', 'sending')`,
       ),
@@ -565,22 +597,22 @@ export class SqliteStore implements Store {
     return this.stmt.nextPlannedAt.get(campaignId)?.at ?? null;
   }
 
-  async markSending(id: number, now: number): Promise<number> {
+  async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
     return this.db
       .transaction(() => {
-        const row = this.stmt.markSending.get({ id, now }) as { attempts: number; campaign_id: string } | undefined;
-        if (!row) throw new TransitionError(id, 'planned', 'sending');
+        const row = this.stmt.markSending.get({ id, now, ...fenceParams(fence) }) as { attempts: number; campaign_id: string } | undefined;
+        if (!row) throw this.refusal(id, 'planned', 'sending', fence);
         this.stmt.campaignSent.run({ campaignId: row.campaign_id, now });
         return row.attempts;
       })
       .immediate();
   }
 
-  async markAccepted(id: number, uuid: string, apiStatus: string, now: number): Promise<void> {
-    this.guarded(id, 'sending', 'accepted', () => this.stmt.markAccepted.run({ id, uuid, apiStatus, now }).changes);
+  async markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void> {
+    this.guarded(id, 'sending', 'accepted', () => this.stmt.markAccepted.run({ id, uuid, apiStatus, now, ...fenceParams(fence) }).changes, fence);
   }
 
-  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow): Promise<void> {
+  async markRetry(id: number, error: MessageError, nextAttemptAt: number, now: number, how: RetryHow, fence?: LeaseFence): Promise<void> {
     this.guarded(
       id,
       'sending',
@@ -589,39 +621,48 @@ export class SqliteStore implements Store {
         this.stmt.markRetry.run({
           id,
           now,
+          ...fenceParams(fence),
           nextAttemptAt,
           code: error.code,
           message: error.message,
           uncertain: how.uncertain ? 1 : 0,
           refund: how.countAttempt ? 0 : 1,
         }).changes,
+      fence,
     );
   }
 
-  async markRejected(id: number, error: MessageError, now: number): Promise<void> {
-    this.markFinal(id, 'rejected', error, now);
+  async markRejected(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    this.markFinal(id, 'rejected', error, now, fence);
   }
 
-  async markFailedToSend(id: number, error: MessageError, now: number): Promise<void> {
-    this.markFinal(id, 'failed_to_send', error, now);
+  async markFailedToSend(id: number, error: MessageError, now: number, fence?: LeaseFence): Promise<void> {
+    this.markFinal(id, 'failed_to_send', error, now, fence);
   }
 
-  private markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number): void {
+  private markFinal(id: number, state: 'rejected' | 'failed_to_send', error: MessageError, now: number, fence?: LeaseFence): void {
     this.guarded(
       id,
       'sending',
       state,
-      () => this.stmt.markFinal.run({ id, state, code: error.code, message: error.message, now }).changes,
+      () => this.stmt.markFinal.run({ id, state, code: error.code, message: error.message, now, ...fenceParams(fence) }).changes,
+      fence,
     );
   }
 
   /** Runs one guarded transition in its own transaction; exactly one row must change. */
-  private guarded(id: number, from: MessageState, to: MessageState, update: () => number): void {
+  private guarded(id: number, from: MessageState, to: MessageState, update: () => number, fence?: LeaseFence): void {
     this.db
       .transaction(() => {
-        if (update() !== 1) throw new TransitionError(id, from, to);
+        if (update() !== 1) throw this.refusal(id, from, to, fence);
       })
       .immediate();
+  }
+
+  /** Why a guarded transition changed nothing (asked inside its transaction): the lease is gone, or the row's state. */
+  private refusal(id: number, from: MessageState, to: MessageState, fence: LeaseFence | undefined): Error {
+    if (fence && !this.stmt.holdsLease.get(fence.campaignId, fence.owner)) return new LeaseLostError(fence.campaignId, fence.owner);
+    return new TransitionError(id, from, to);
   }
 
   async expirePlanned(campaignId: string, reason: string, now: number): Promise<number> {

@@ -217,3 +217,27 @@ export class TransitionError extends Error {
     this.name = 'TransitionError';
   }
 }
+
+/**
+ * The lease a send-path transition must still hold: the transition changes its row only if `owner` holds the
+ * campaign's lease at that moment (checked in the same statement), else it throws LeaseLostError and changes
+ * nothing. A runner frozen past its lease (SIGSTOP, a partition) thus cannot send once another took over.
+ */
+export interface LeaseFence {
+  campaignId: string;
+  owner: string;
+}
+
+/** A fenced transition found the campaign's lease held by another runner, or by none: nothing was changed. */
+export class LeaseLostError extends Error {
+  constructor(
+    readonly campaignId: string,
+    readonly owner: string,
+  ) {
+    super(
+      `This runner lost the run lock of campaign ${campaignId}: it was frozen or cut off for longer than the lease ` +
+        'timeout, and another runner may have taken the campaign over. It stopped sending it; nothing was lost.',
+    );
+    this.name = 'LeaseLostError';
+  }
+}

@@ -79,6 +79,11 @@ export function displayPostgresUrl(url: string): string {
   return scheme + out;
 }
 
+/** A `--db` value as it may be printed: a PostgreSQL URL with its password as `***`, a SQLite path as given. */
+export function displayDbTarget(target: string): string {
+  return isPostgresUrl(target) ? displayPostgresUrl(target) : target;
+}
+
 /**
  * Parses a PostgreSQL URL. Throws PostgresUrlError naming what is wrong (the display form only, never the
  * password) and what to write instead.

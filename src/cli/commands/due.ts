@@ -142,8 +142,8 @@ export const dueCommand = defineCommand<DueArgs>({
     try {
       const dir = resolve(io.cwd, args.dir);
       const files = await campaignFiles(dir, args.dir);
-      const opened = (store = context.openStore(args.db, io));
-      main.line(`due: ${files.length} campaign file(s) in ${relative(io.cwd, dir) || '.'} · state in ${relative(io.cwd, context.resolveDbPath(args.db, io))}`, 'debug');
+      const opened = (store = await context.openStore(args.db, io));
+      main.line(`due: ${files.length} campaign file(s) in ${relative(io.cwd, dir) || '.'} · state in ${context.describeDb(args.db, io)}`, 'debug');
       const { outcomes, due } = await runDue(
         {
           store: opened,

@@ -19,10 +19,8 @@ export const listCommand = defineCommand<ListArgs>({
       .example('$0 list', 'What is planned, waiting, running, done'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ existsSync }, { relative }, { systemClock }, { EXIT }, { overviewOf, printCampaignTable }, { openStore, resolveDbPath }, { describeFailure, printFailure }, { errLine, outLine }] =
+    const [{ systemClock }, { EXIT }, { overviewOf, printCampaignTable }, { describeDb, openStoreForReading }, { describeFailure, printFailure }, { errLine, outLine }] =
       await Promise.all([
-        import('node:fs'),
-        import('node:path'),
         import('../../core/clock.js'),
         import('../../core/exit-codes.js'),
         import('../campaign-overview.js'),
@@ -32,13 +30,12 @@ export const listCommand = defineCommand<ListArgs>({
       ]);
     let store: Store | undefined;
     try {
-      const dbPath = resolveDbPath(args.db, io);
-      if (!existsSync(dbPath)) {
+      store = await openStoreForReading(args.db, io);
+      if (!store) {
         if (args.json) outLine(io, JSON.stringify({ campaigns: [] }));
-        else errLine(io, `No campaigns yet: ${relative(io.cwd, dbPath) || dbPath} does not exist (it is created by the first run).`);
+        else errLine(io, `No campaigns yet: ${describeDb(args.db, io)} does not exist (it is created by the first run).`);
         return EXIT.ok;
       }
-      store = openStore(args.db, io, { readOnly: true });
       const now = systemClock.now();
       const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now)));
       if (args.json) {

@@ -6,6 +6,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { REPORT_FORMATS, REPORT_LANGS, type ReportFormat, type ReportLang } from '../../report/formats.js';
 import { RETRY_STATUSES } from '../../report/status.js';
 import type { FailedOnlyStats, ReportSource } from '../../report/index.js';
+import type { Store } from '../../store/port.js';
 import { defineCommand } from '../command.js';
 import { withDbFlag } from '../flags.js';
 import { InputError } from '../input-error.js';
@@ -115,7 +116,7 @@ export const reportCommand = defineCommand<ReportArgs>({
       .example('$0 report campaigns/promo.yaml --failed-only --out retry.csv', 'Recipients for a follow-up campaign'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ redact }, report, { secretsOf }, { openStore, resolveDbPath }, { describeFailure, printFailure }, { formatTotals }, { isStoreError }] = await Promise.all([
+    const [{ redact }, report, { secretsOf }, { describeDb, openStoreForReading }, { describeFailure, printFailure }, { formatTotals }, { isStoreError }] = await Promise.all([
       import('../../config/env.js'),
       import('../../report/index.js'),
       import('../campaign.js'),
@@ -126,21 +127,21 @@ export const reportCommand = defineCommand<ReportArgs>({
     ]);
     const { chooseReportLang, csvReport, failedOnlyCsv, htmlReport, jsonReport, ReportError, writeChunks, writeReportFile, xlsxReport } = report;
     let secrets = secretsOf(io);
-    const dbPath = resolveDbPath(args.db, io);
-    if (!existsSync(dbPath)) {
-      // Opening would create an empty database; there is nothing to report from one.
-      printFailure(
-        io,
-        'report',
-        describeFailure(new InputError(`No state database at ${dbPath}: no campaign was run with it.`, 'Point --db (or RK_BROADCAST_DB) at the database the campaign was run with.')),
-        { json: false, secrets },
-      );
-      return EXIT.invalidInput;
-    }
-    let store: ReturnType<typeof openStore>;
+    let store: Store;
     try {
       // Read-only: a report never changes the database, so it works on a read-only disk or another user's file.
-      store = openStore(args.db, io, { readOnly: true });
+      const opened = await openStoreForReading(args.db, io);
+      if (!opened) {
+        // Nothing was ever written there; there is nothing to report from it.
+        printFailure(
+          io,
+          'report',
+          describeFailure(new InputError(`No state database at ${describeDb(args.db, io)}: no campaign was run with it.`, 'Point --db (or RK_BROADCAST_DB) at the database the campaign was run with.')),
+          { json: false, secrets },
+        );
+        return EXIT.invalidInput;
+      }
+      store = opened;
     } catch (error) {
       const failure = describeFailure(error);
       printFailure(io, 'report', failure, { json: false, secrets });

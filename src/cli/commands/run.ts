@@ -57,9 +57,8 @@ export const runCommand = defineCommand<RunArgs>({
     ),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ relative }, { systemClock }, { quotaSettingsFor }, { runAndSweep }, campaignInput, context, failure, out, runView, { printSummary }, sweepView] =
+    const [{ systemClock }, { quotaSettingsFor }, { runAndSweep }, campaignInput, context, failure, out, runView, { printSummary }, sweepView] =
       await Promise.all([
-        import('node:path'),
         import('../../core/clock.js'),
         import('../../schedule/quota.js'),
         import('../../pipeline/run-and-sweep.js'),
@@ -89,9 +88,9 @@ export const runCommand = defineCommand<RunArgs>({
       const sweepTimeoutMs = parseDurationFlag('--sweep-timeout', args.sweepTimeout, '--sweep-until-final --sweep-timeout 30m');
       const { campaign, credentials, projectId } = await campaignInput.loadCampaignAndCredentials(args.campaign, io);
       secrets = campaignInput.secretsOf(io, campaign);
-      store = context.openStore(args.db, io);
+      store = await context.openStore(args.db, io);
       client = context.createClient(credentials, io.env);
-      output.line(`Campaign ${campaign.name} (${campaign.id}) · state in ${relative(io.cwd, context.resolveDbPath(args.db, io))}`);
+      output.line(`Campaign ${campaign.name} (${campaign.id}) · state in ${context.describeDb(args.db, io)}`);
       const scheduleView = runView.withScheduleView(output, runView.runEventHandler(io, output), campaign.schedule?.window?.timezone);
       view = scheduleView;
       const { run: result, exitCode } = await runAndSweep({

@@ -19,10 +19,8 @@ export const statusCommand = defineCommand<StatusArgs>({
       .example('$0 status campaigns/demo.yaml', 'By file'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ existsSync }, { relative }, { systemClock }, { EXIT }, overviews, { openStore, resolveDbPath }, { describeFailure, InputError, printFailure }, { outLine }] =
+    const [{ systemClock }, { EXIT }, overviews, { describeDb, openStoreForReading }, { describeFailure, InputError, printFailure }, { outLine }] =
       await Promise.all([
-        import('node:fs'),
-        import('node:path'),
         import('../../core/clock.js'),
         import('../../core/exit-codes.js'),
         import('../campaign-overview.js'),
@@ -33,11 +31,11 @@ export const statusCommand = defineCommand<StatusArgs>({
     let store: Store | undefined;
     try {
       const id = await overviews.campaignIdOf(args.campaign, io);
-      const dbPath = resolveDbPath(args.db, io);
-      const record = existsSync(dbPath) ? await (store = openStore(args.db, io, { readOnly: true })).getCampaign(id) : undefined;
+      store = await openStoreForReading(args.db, io);
+      const record = store ? await store.getCampaign(id) : undefined;
       if (!record) {
         throw new InputError(
-          `No campaign "${id}" in ${relative(io.cwd, dbPath) || dbPath}: it has not been run with this database yet.`,
+          `No campaign "${id}" in ${describeDb(args.db, io)}: it has not been run with this database yet.`,
           '`rk-broadcast list` shows the campaigns it holds; `rk-broadcast validate CAMPAIGN_FILE` previews one that has not run yet.',
         );
       }

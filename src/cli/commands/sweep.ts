@@ -59,7 +59,7 @@ export const sweepCommand = defineCommand<SweepArgs>({
       const timeoutMs = parseDurationFlag('--timeout', args.timeout, '--until-final --timeout 30m');
       const { campaign, credentials, projectId } = await campaignInput.loadCampaignAndCredentials(args.campaign, io);
       secrets = campaignInput.secretsOf(io, campaign);
-      const opened = (store = context.openStore(args.db, io));
+      const opened = (store = await context.openStore(args.db, io));
       if (!(await opened.getCampaign(campaign.id))) {
         throw new failure.InputError(
           `Campaign ${campaign.id} has no state in this database: nothing was sent yet.`,

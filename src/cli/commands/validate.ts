@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { Campaign } from '../../config/campaign.js';
@@ -75,16 +74,13 @@ export const validateCommand = defineCommand<ValidateArgs>({
  * state database already exists. Otherwise undefined (the schedule lines then say only what the quota is).
  */
 async function quotaUsageIfKnown(campaign: Campaign, dbFlag: string | undefined, io: CliIo): Promise<QuotaUsage | undefined> {
-  const [{ resolveCredentials }, { systemClock }, { projectIdFor }, { MonthlyQuota, quotaSettingsFor }, { SqliteStore }, { resolveDbPath }] = await Promise.all([
+  const [{ resolveCredentials }, { systemClock }, { projectIdFor }, { MonthlyQuota, quotaSettingsFor }, { openStoreForReading }] = await Promise.all([
     import('../../config/env.js'),
     import('../../core/clock.js'),
     import('../../plan/fingerprint.js'),
     import('../../schedule/quota.js'),
-    import('../../store/sqlite.js'),
     import('../context.js'),
   ]);
-  const path = resolveDbPath(dbFlag, io);
-  if (!existsSync(path)) return undefined;
   let projectId: string;
   try {
     const credentials = resolveCredentials(io.env, { apiKeyEnv: campaign.apiKeyEnv, apiSecretEnv: campaign.apiSecretEnv });
@@ -92,7 +88,8 @@ async function quotaUsageIfKnown(campaign: Campaign, dbFlag: string | undefined,
   } catch {
     return undefined;
   }
-  const store = new SqliteStore(path, { readOnly: true });
+  const store = await openStoreForReading(dbFlag, io);
+  if (!store) return undefined;
   try {
     return await new MonthlyQuota(store, systemClock, projectId, quotaSettingsFor(io.env, campaign)).usage();
   } finally {
