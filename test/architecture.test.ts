@@ -50,4 +50,15 @@ describe('module structure of src/', () => {
       expect.arrayContaining(['src/plan/ports.ts', 'src/send/ports.ts', 'src/sweep/ports.ts', 'src/report/ports.ts', 'src/schedule/ports.ts']),
     );
   }, 60_000);
+
+  it('only the store factory constructs a store: no command or stage imports an adapter', async () => {
+    const result = await cruiseSrc();
+    const adapters = new Set(['src/store/sqlite.ts', 'src/store/postgres.ts']);
+    const importers = result.modules
+      .filter((m) => !m.source.startsWith('src/store/'))
+      .flatMap((m) => m.dependencies.filter((d) => adapters.has(d.resolved)).map((d) => `${m.source} -> ${d.resolved}`));
+    expect(importers).toEqual([]);
+    const factory = result.modules.find((m) => m.source === 'src/store/factory.ts');
+    expect(factory?.dependencies.map((d) => d.resolved)).toEqual(expect.arrayContaining([...adapters]));
+  }, 60_000);
 });
