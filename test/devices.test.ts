@@ -315,3 +315,22 @@ describe('daily caps and warm-up', () => {
     expect(result.counts.byState.planned).toBe(14);
   }, 60_000);
 });
+
+describe('ETA with pacing and caps (validate, status)', () => {
+  it('pacing slows the pace to the devices\' mean gap (the rate stays the ceiling); caps spread it over days', async () => {
+    const { describeSchedule } = await import('../src/schedule/describe.js');
+    const now = DateTime.fromISO('2026-03-02T09:00:00', { zone: 'Asia/Jakarta' }).toMillis();
+    const base = { schedule: undefined, ratePerMinute: 60, device: 'RK-A', devices: [{ code: 'RK-A', weight: 1 }, { code: 'RK-B', weight: 1 }] };
+    // Two devices, gaps of 3-9 s (mean 6 s): 20/min, not 60/min; 600 messages take 30 minutes.
+    const paced = describeSchedule({ ...base, pacing: { minGapMs: 3000, maxGapMs: 9000 } }, 600, now);
+    expect(paced.durationMs).toBe(30 * 60_000);
+    expect(paced.lines.join('\n')).toMatch(/Pacing: 3s–9s between two sends of one device \(about 20\/min over 2 devices/);
+    expect(paced.lines.join('\n')).toContain('at 20/min');
+    // Without pacing the rate decides: 10 minutes.
+    expect(describeSchedule(base, 600, now).durationMs).toBe(10 * 60_000);
+    // Caps 3, 5, then 10 per device: 6 + 10 + 20 + 20 = 56 in four days; the 60th leaves on the fifth (2026-03-06).
+    const capped = describeSchedule({ ...base, ratePerMinute: 6000, limits: { perDevicePerDay: 10, warmUp: [3, 5] } }, 60, now);
+    expect(DateTime.fromMillis(capped.etaAt, { zone: 'Asia/Jakarta' }).toISODate()).toBe('2026-03-06');
+    expect(capped.lines.join('\n')).toContain('Daily caps (Asia/Jakarta days, every campaign of this database): warm-up 3, 5 on a device\'s first days, then 10 per device per day.');
+  });
+});
