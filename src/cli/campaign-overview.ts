@@ -139,7 +139,7 @@ export function printCampaignTable(io: CliIo, rows: CampaignOverview[], now: num
   for (const [i, c] of cells.entries()) {
     outLine(io, line(c));
     const o = rows[i]!;
-    if (verbose || ['running', 'waiting', 'paused-window', 'stopped-quota', 'stopped-auth', 'refused-late', 'interrupted'].includes(o.state)) {
+    if (verbose || ['running', 'waiting', 'paused-window', 'stopped-quota', 'stopped-auth', 'refused-late', 'interrupted', 'stopped-health', 'stopped-devices', 'paused-caps'].includes(o.state)) {
       outLine(io, `  ${o.detail}${o.etaAt !== null ? ` · ETA ${formatInstant(o.etaAt, o.schedule?.window?.timezone)}` : ''}`);
     }
   }
