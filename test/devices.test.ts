@@ -318,6 +318,18 @@ describe('daily caps and warm-up', () => {
 });
 
 describe('ETA with pacing and caps (validate, status)', () => {
+  it('validate shows the devices, the pacing, the caps and an ETA at the paced rate within the caps', async () => {
+    const dir = tempDir();
+    const { path } = threeDeviceCampaign(dir, 60, 60, 'pacing: { min_gap: 3s, max_gap: 9s }\nlimits: { per_device_per_day: 10, warm_up: [3, 5] }');
+    const r = await runCli(['validate', path], { cwd: dir, env: cliEnv({}) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Devices: RK-A, RK-B, RK-C; each recipient always goes through the same one.');
+    expect(r.stdout).toContain('Estimated duration at 30/min');
+    expect(r.stdout).toMatch(/Pacing: 3s–9s between two sends of one device \(about 30\/min over 3 devices/);
+    expect(r.stdout).toContain('warm-up 3, 5 on a device\'s first days, then 10 per device per day.');
+    expect(r.stdout).toMatch(/ETA: last message .* at 30\/min within the daily caps\./);
+  });
+
   it('pacing slows the pace to the devices\' mean gap (the rate stays the ceiling); caps spread it over days', async () => {
     const { describeSchedule } = await import('../src/schedule/describe.js');
     const now = DateTime.fromISO('2026-03-02T09:00:00', { zone: 'Asia/Jakarta' }).toMillis();
