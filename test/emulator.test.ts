@@ -611,3 +611,35 @@ describe('CLI command', () => {
     expect(badLatency.err()).toContain('--latency');
   });
 });
+
+describe('device faults (issue 12)', () => {
+  it('a device answers 404/409/403 device codes from its afterMessages-th message on; a replay through another device returns the original', async () => {
+    const { startEmulator: start, DEMO_PROJECT: demo } = await import('../src/emulator/index.js');
+    const { RkClient } = await import('../src/rk/client.js');
+    const emu = await start({
+      port: 0,
+      projects: [{ ...demo, devices: ['RK-A', 'RK-B', 'RK-C'] }],
+      deviceFaults: { 'RK-A': { fault: 'not_found', afterMessages: 1 }, 'RK-B': { fault: 'disconnected' } },
+    });
+    try {
+      const client = new RkClient({ apiKey: demo.apiKey, apiSecret: demo.apiSecret, baseUrl: emu.url });
+      const first = await client.send({ device: 'RK-A', recipient: '6281234567890', message: 'x', requestId: 'rq-1' });
+      const fail = async (device: string) =>
+        client.send({ device, recipient: '6281234567891', message: 'x', requestId: 'rq-2' }).then(
+          () => null,
+          (e: { httpStatus?: number; code?: string; kind?: string }) => [e.httpStatus, e.code, e.kind],
+        );
+      expect(await fail('RK-A')).toEqual([404, 'DEVICE_NOT_FOUND', 'device']);
+      expect(await fail('RK-B')).toEqual([409, 'DEVICE_DISCONNECTED', 'device']);
+      emu.setDeviceFaults({ 'RK-C': { fault: 'restricted' } });
+      expect(await fail('RK-C')).toEqual([403, 'DEVICE_RESTRICTED', 'device']);
+      // Same request id through another (healthy) device: the message created through RK-A, not a second one.
+      const replay = await client.send({ device: 'RK-B', recipient: '6281234567890', message: 'x', requestId: 'rq-1' });
+      expect([replay.id, replay.device]).toEqual([first.id, 'RK-A']);
+      expect(emu.messages()).toHaveLength(1);
+      await client.close();
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -1,7 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
-import { loadCampaign } from '../config/campaign.js';
+import { campaignDevices, loadCampaign, type Campaign } from '../config/campaign.js';
+import { localDay } from '../send/caps.js';
+import { protectedEtaAt, type DeviceUsage } from '../send/eta.js';
 import { formatDuration } from '../core/duration.js';
 import { DEFAULT_LEASE_STALE_MS, processAlive } from '../pipeline/run.js';
 import { statusGroup, statusTotals, type StatusGroup } from '../report/status.js';
@@ -49,12 +51,14 @@ export async function overviewOf(store: Store, record: CampaignRecord, now: numb
   const [counts, lease] = await Promise.all([store.counts(record.id), store.getLease(record.id)]);
   let schedule: Schedule | undefined;
   let rate: number | undefined;
+  let loaded: Campaign | undefined;
   let fileReadable = false;
   if (existsSync(record.sourcePath)) {
     try {
       const campaign = await loadCampaign(record.sourcePath);
       schedule = campaign.schedule;
       rate = campaign.ratePerMinute;
+      loaded = campaign;
       fileReadable = true;
     } catch {
       // The file changed into something invalid: show what the database knows.
@@ -96,8 +100,18 @@ export async function overviewOf(store: Store, record: CampaignRecord, now: numb
     lastActivityAt: lastActivity(record, lease),
     ratePerMinute: rate ?? null,
     schedule: schedule ?? null,
-    etaAt: stillSending && rate !== undefined ? etaWithWindow(pending, rate, schedule, now) : null,
+    etaAt: stillSending && rate !== undefined ? (loaded ? await protectedEta(store, loaded, pending, now) : etaWithWindow(pending, rate, schedule, now)) : null,
   };
+}
+
+/** The ETA with pacing and daily caps (issue 12), today's use of each device read from the database. */
+async function protectedEta(store: Store, c: Campaign, pending: number, now: number): Promise<number> {
+  const usage: DeviceUsage = {};
+  if (c.limits) {
+    const day = localDay(now, c.schedule?.window?.timezone ?? 'Asia/Jakarta');
+    for (const d of campaignDevices(c)) usage[d.code] = await store.deviceDay(d.code, day);
+  }
+  return protectedEtaAt(pending, c, now, usage);
 }
 
 /** `3m ago`, `2d04h ago`, or `in 5h03m` for a time still to come. */
@@ -126,7 +140,7 @@ export function printCampaignTable(io: CliIo, rows: CampaignOverview[], now: num
   for (const [i, c] of cells.entries()) {
     outLine(io, line(c));
     const o = rows[i]!;
-    if (verbose || ['running', 'waiting', 'paused-window', 'stopped-quota', 'stopped-auth', 'refused-late', 'interrupted'].includes(o.state)) {
+    if (verbose || ['running', 'waiting', 'paused-window', 'stopped-quota', 'stopped-auth', 'refused-late', 'interrupted', 'stopped-health', 'stopped-devices', 'paused-caps'].includes(o.state)) {
       outLine(io, `  ${o.detail}${o.etaAt !== null ? ` · ETA ${formatInstant(o.etaAt, o.schedule?.window?.timezone)}` : ''}`);
     }
   }

@@ -5,6 +5,7 @@
 export { startEmulator } from './server.js';
 export {
   DEMO_PROJECT,
+  type DeviceFault,
   EMULATOR_DEFAULTS,
   type EmulatorMessage,
   type EmulatorOptions,

@@ -99,7 +99,7 @@ export interface SweepAfterRun {
 }
 
 /** How sending stopped for a sweep to follow: it sent what it could (a dry run, a refusal or a stop does not). */
-const SWEEP_AFTER: readonly SendStopReason[] = ['done', 'limit', 'deadline', 'window'];
+const SWEEP_AFTER: readonly SendStopReason[] = ['done', 'limit', 'deadline', 'window', 'caps', 'health', 'devices'];
 
 /** What `runAndSweep` needs beyond one run: where sweep events go, and which sweep (false: none). */
 export interface RunAndSweepSetup extends CampaignRunSetup {

@@ -1,4 +1,6 @@
+import type { Campaign } from '../config/campaign.js';
 import { formatDuration } from '../core/duration.js';
+import { pacedRatePerMinute, protectedEtaAt, protectionLines } from '../send/eta.js';
 import type { QuotaUsage } from './quota.js';
 import type { Schedule } from './schema.js';
 import { etaWithWindow, formatInstant, formatWindow, scheduledStart } from './window.js';
@@ -27,7 +29,7 @@ export interface ScheduleDescription {
  * window, lateness limit, and (given the project's usage) whether it fits in the monthly quota. Pure: pass `now`.
  */
 export function describeSchedule(
-  campaign: { schedule: Schedule | undefined; ratePerMinute: number },
+  campaign: { schedule: Schedule | undefined; ratePerMinute: number } & Partial<Pick<Campaign, 'device' | 'devices' | 'pacing' | 'limits'>>,
   sendableCount: number,
   now: number,
   quota?: QuotaUsage,
@@ -36,7 +38,10 @@ export function describeSchedule(
   const zone = schedule?.window?.timezone ?? 'Asia/Jakarta';
   const startsAt = Math.max(now, schedule?.startAt ?? now);
   const firstSendAt = schedule ? Math.max(now, scheduledStart(schedule) ?? now) : now;
-  const etaAt = etaWithWindow(sendableCount, campaign.ratePerMinute, schedule, now);
+  // Issue 12: pacing slows the pace, daily caps spread it over days.
+  const protectedCampaign = { device: '', ...campaign };
+  const rate = Math.round(pacedRatePerMinute(protectedCampaign) * 10) / 10;
+  const etaAt = campaign.pacing || campaign.limits ? protectedEtaAt(sendableCount, protectedCampaign, now) : etaWithWindow(sendableCount, campaign.ratePerMinute, schedule, now);
   const endAt = schedule?.endAt ?? null;
   const lines: string[] = [];
   if (!schedule) {
@@ -54,13 +59,15 @@ export function describeSchedule(
       lines.push(`Max lateness: ${formatDuration(schedule.maxLatenessMs)} (a first run later than that after the start refuses to send)`);
     }
   }
+  lines.push(...protectionLines(protectedCampaign));
   const finishesBeforeEnd = endAt === null || etaAt <= endAt;
   if (sendableCount > 0) {
     const span = etaAt - startsAt;
     lines.push(
       `ETA: last message ${Number.isFinite(etaAt) ? formatInstant(etaAt, zone) : 'never (the window never opens)'}` +
         (Number.isFinite(span) ? `, ${formatDuration(span)} after the start` : '') +
-        (schedule?.window ? ` at ${campaign.ratePerMinute}/min inside the window` : ` at ${campaign.ratePerMinute}/min`) +
+        (schedule?.window ? ` at ${rate}/min inside the window` : ` at ${rate}/min`) +
+        (campaign.limits ? ' within the daily caps' : '') +
         (schedule?.window?.timezoneColumn !== undefined ? " (estimated in the window's zone; recipients' zones shift it)" : '') +
         '.',
     );

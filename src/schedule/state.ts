@@ -12,6 +12,9 @@ export type CampaignState =
   | 'stopped-auth' // the API refused the credentials
   | 'stopped-limit' // --limit reached, more to send
   | 'refused-late' // max_lateness refused the first run
+  | 'stopped-health' // the delivery-health breaker stopped it (issue 12)
+  | 'stopped-devices' // every device left the rotation (issue 12)
+  | 'paused-caps' // every device reached its daily cap, with --no-wait (issue 12)
   | 'interrupted' // a signal or a crash stopped it midway
   | 'done' // nothing left to send
   | 'expired'; // end_at passed with messages unsent
@@ -53,6 +56,12 @@ export function campaignState(input: CampaignStateInput): { state: CampaignState
       return { state: 'refused-late', detail: 'started later than max_lateness; move start_at to send it' };
     case 'limit':
       return { state: 'stopped-limit', detail: `--limit reached; ${pending} left` };
+    case 'health':
+      return { state: 'stopped-health', detail: 'the delivery-health breaker stopped it: check the devices and the list, then run again (or --ignore-health)' };
+    case 'devices':
+      return { state: 'stopped-devices', detail: 'no device was left to send through: fix the devices, then run again' };
+    case 'caps':
+      return { state: 'paused-caps', detail: `every device reached its daily cap; ${pending} left for the next days` };
   }
   if (schedule?.startAt !== undefined && now < schedule.startAt) {
     return { state: 'waiting', detail: `starts ${formatInstant(schedule.startAt, zone)}` };

@@ -20,8 +20,9 @@ export function seedFrom(text: string): number {
 /**
  * Human pacing per device: between two sends through one device lies a gap drawn uniformly from
  * `[minGapMs, maxGapMs]` with a seeded PRNG per device (reproducible). Sends through one device are taken one at
- * a time (`take`, then `sent` once the request leaves), so concurrent sends never share a gap. The project's rate
- * stays the ceiling: the send slot is taken after the gap, and the next gap counts from when the send left.
+ * a time (`take`, then its callback once the request is answered), so concurrent sends never share a gap. The
+ * project's rate stays the ceiling: the send slot is taken after the gap. The next gap counts from the answer, so
+ * at the API too two sends of one device are at least `minGapMs` apart, whatever the latency.
  */
 export class DevicePacer {
   private readonly nextAt = new Map<string, number>();
@@ -49,8 +50,8 @@ export class DevicePacer {
   }
 
   /**
-   * Waits for the device's turn and its gap; resolves with a `sent` callback to call when the request left (or
-   * did not leave after all: the gap then starts from that moment). Resolves undefined if `signal` aborted.
+   * Waits for the device's turn and its gap; resolves with a callback to call with the time the request was
+   * answered (null when it never left: no gap is used up). Resolves undefined if `signal` aborted.
    */
   async take(device: string, clock: Clock, signal: AbortSignal): Promise<((leftAt: number | null) => void) | undefined> {
     const before = this.queue.get(device) ?? Promise.resolve();

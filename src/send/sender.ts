@@ -357,7 +357,8 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       created = await sendThrough(msg, lane.device, (at) => (leftAt = at));
       return created;
     } finally {
-      await lane.finish(created, leftAt);
+      // The device's next gap counts from the answer, so it is a gap at the API too however long this request took.
+      await lane.finish(created, leftAt === null ? null : clock.now());
     }
   };
 

@@ -50,14 +50,16 @@ export const validateCommand = defineCommand<ValidateArgs>({
       const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
       if (campaign.media && campaign.type !== 'text') await loadMedia(campaign.media, campaign.type, campaign.mediaMaxBytes);
       const report = await validateRows(prepared, { previews: args.previews ?? 3, invalidSamples: args.invalid ?? 10 });
-      const durationMs = (report.sendable * 60_000) / campaign.ratePerMinute;
+      // Issue 12: with pacing, the devices' mean gap may set a slower pace than the rate.
+      const pace = Math.round((await import('../../send/eta.js')).pacedRatePerMinute(campaign) * 10) / 10;
+      const durationMs = (report.sendable * 60_000) / pace;
       const schedule = describeSchedule(campaign, report.sendable, Date.now(), await quotaUsageIfKnown(campaign, args.db, io));
       const usable = report.sendable > 0;
       if (args.json) {
         const { lines, ...when } = schedule;
         outLine(io, JSON.stringify({ ok: usable, campaign: { id: campaign.id, name: campaign.name }, ...report, estimatedDurationMs: durationMs, schedule: when }));
       } else {
-        printReport(io, args.campaign, campaign.name, campaign.id, campaign.ratePerMinute, report, durationMs);
+        printReport(io, args.campaign, campaign.name, campaign.id, pace, report, durationMs);
         for (const line of schedule.lines) outLine(io, line);
       }
       return usable ? EXIT.ok : EXIT.invalidInput;
