@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -170,7 +171,17 @@ describe('per-recipient documents (issue 11)', () => {
     writeFileSync(join(root, 'outside.pdf'), invoice('X'));
     symlinkSync(join(root, 'outside.pdf'), join(dir, 'invoices', 'link.pdf'));
     writeFileSync(join(dir, 'invoices', 'inside.pdf'), invoice('I'));
-    const csv = ['phone,file', `+${phoneOf(1)},invoices/inside.pdf`, `+${phoneOf(2)},../outside.pdf`, `+${phoneOf(3)},${join(root, 'outside.pdf')}`, `+${phoneOf(4)},invoices/link.pdf`];
+    mkdirSync(join(dir, 'invoices', 'folder.pdf'));
+    execFileSync('mkfifo', [join(dir, 'invoices', 'pipe.pdf')]);
+    const csv = [
+      'phone,file',
+      `+${phoneOf(1)},invoices/inside.pdf`,
+      `+${phoneOf(2)},../outside.pdf`,
+      `+${phoneOf(3)},${join(root, 'outside.pdf')}`,
+      `+${phoneOf(4)},invoices/link.pdf`,
+      `+${phoneOf(5)},invoices/folder.pdf`,
+      `+${phoneOf(6)},invoices/pipe.pdf`,
+    ];
     writeFileSync(join(dir, 'r.csv'), csv.join('\n') + '\n');
     const yaml = (extra: string) =>
       `id: outside\ndevice: RK-DEMO\nrecipients:\n  file: r.csv\nmessage: "Tagihan"\ntype: document\nmedia: "{{file}}"\n${extra}`;
@@ -179,13 +190,16 @@ describe('per-recipient documents (issue 11)', () => {
     const refused = await runCli(['validate', join(dir, 'c.yaml'), '--json'], { cwd: dir, env });
     const report = JSON.parse(refused.stdout) as { sendable: number; mediaInvalidSamples: { line: number; reason: string }[] };
     expect(report.sendable).toBe(1);
-    expect(report.mediaInvalidSamples.map((s) => s.line)).toEqual([3, 4, 5]);
-    for (const s of report.mediaInvalidSamples) expect(s.reason).toContain('media_outside_folder: true');
+    expect(report.mediaInvalidSamples.map((s) => s.line)).toEqual([3, 4, 5, 6, 7]);
+    for (const s of report.mediaInvalidSamples.slice(0, 3)) expect(s.reason).toContain('media_outside_folder: true');
     expect(report.mediaInvalidSamples[2]!.reason).toContain('is a link to');
+    // Never opened: a directory or a FIFO (reading a FIFO would hang the plan).
+    expect(report.mediaInvalidSamples[3]!.reason).toBe('media file invoices/folder.pdf is a directory, not a file');
+    expect(report.mediaInvalidSamples[4]!.reason).toBe('media file invoices/pipe.pdf is a FIFO (named pipe), not a file');
 
     writeFileSync(join(dir, 'c.yaml'), yaml('media_outside_folder: true\n'));
     const allowed = await runCli(['validate', join(dir, 'c.yaml'), '--json'], { cwd: dir, env });
-    expect((JSON.parse(allowed.stdout) as { sendable: number }).sendable).toBe(4);
+    expect((JSON.parse(allowed.stdout) as { sendable: number }).sendable).toBe(4); // the folder and the FIFO stay invalid
 
     // The key only goes with a per-row media path; the error names it.
     writeFileSync(join(dir, 'c.yaml'), yaml('media_outside_folder: true\n').replace('"{{file}}"', 'invoices/inside.pdf'));

@@ -71,6 +71,24 @@ describe('variant assignment (unit)', () => {
 });
 
 describe('variants in a campaign (issue 11)', () => {
+  it('campaign errors name the key: variants with template, a duplicate name, an unknown key, a missing template', async () => {
+    const dir = tempDir();
+    const path = variantCampaign(dir, 3);
+    const yaml = readFileSync(path, 'utf8');
+    const problems = async (text: string): Promise<string> => {
+      writeFileSync(path, text);
+      return loadCampaign(path).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    };
+    expect(await problems(yaml + 'template: a.hbs\n')).toContain('variants: expected variants instead of template, found both');
+    expect(await problems(yaml.replace('name: B', 'name: A'))).toContain('variants: expected each variant name once');
+    expect(await problems(yaml.replace('weight: 3', 'wieght: 3'))).toMatch(/variants\[1\]\.wieght: unknown key \(did you mean weight\?\)/);
+    expect(await problems(yaml.replace('b.hbs', 'missing.hbs'))).toMatch(/variants\[1\]\.template: file not found/);
+    expect(await problems(yaml.replace('weight: 3', 'weight: 0'))).toContain('variants[1].weight: expected a positive number such as 1, found 0');
+  });
+
   it('a plan of 10,000 rows splits recipients 25/75 (±2 points); the fingerprint covers every variant template', async () => {
     const dir = tempDir();
     const path = variantCampaign(dir, 10_000);

@@ -5,8 +5,7 @@
  * file when its row is sent (src/send/media-read.ts).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
 import type { Campaign } from '../config/campaign.js';
@@ -40,6 +39,8 @@ export class MediaChecker {
   private readonly cache = new Map<string, Promise<MediaCheck>>();
   private readonly limit: number;
   private readonly realBase: Promise<string>;
+  /** Read buffer, reused: checks run one after another (the planner awaits each row). */
+  private buffer: Buffer | undefined;
 
   constructor(
     private readonly options: {
@@ -111,22 +112,27 @@ export class MediaChecker {
       );
     }
     const hash = createHash('sha256');
-    let read = 0;
-    let head: Buffer | undefined;
+    // One handle and one reused buffer: a stream per file costs more than the read itself for small files.
+    const buffer = (this.buffer ??= Buffer.allocUnsafe(SNIFF_BYTES));
+    let handle: FileHandle | undefined;
     try {
-      for await (const chunk of createReadStream(real, { highWaterMark: SNIFF_BYTES })) {
-        const bytes = chunk as Buffer;
-        if (head === undefined) {
-          head = bytes;
-          let detected = await fileTypeFromBuffer(head);
-          if ((detected === undefined || detected.ext === 'zip' || detected.ext === 'cfb') && size > head.length) {
+      handle = await open(real, 'r');
+      let read = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        const bytes = buffer.subarray(0, bytesRead);
+        if (read === 0) {
+          let detected = await fileTypeFromBuffer(bytes);
+          if ((detected === undefined || detected.ext === 'zip' || detected.ext === 'cfb') && size > bytesRead) {
             detected = (await fileTypeFromFile(real)) ?? detected;
           }
           judgeMediaFormat(file, type, detected);
         }
-        read += bytes.length;
+        read += bytesRead;
         if (read > this.limit) return bad(`grew past the limit of ${formatSize(this.limit)} while it was read`);
         hash.update(bytes);
+        if (bytesRead < buffer.length) break; // a short read of a regular file: its end
       }
     } catch (e) {
       if (e instanceof MediaError) {
@@ -134,6 +140,8 @@ export class MediaChecker {
         return { ok: false, file, reason: `media file ${e.message.replace(/ Nothing was sent\.$/, '')}` };
       }
       return bad(describeOpenError(e));
+    } finally {
+      await handle?.close();
     }
     return { ok: true, file, sha256: hash.digest('hex') };
   }

@@ -955,8 +955,8 @@ export class PostgresStore implements Store {
         requestId: r.request_id!,
         attempts: r.attempts,
         timezone: r.timezone,
-        mediaFile: r.media_file,
-        mediaSha256: r.media_sha256,
+        // Only for rows with a media file (issue 11), so other messages keep their shape.
+        ...(r.media_file !== null ? { mediaFile: r.media_file, mediaSha256: r.media_sha256 } : {}),
       });
       if (out.length >= limit) break;
     }
