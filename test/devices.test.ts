@@ -240,8 +240,11 @@ describe('the delivery-health breaker', () => {
     expect(rows.filter((x) => x.state === 'accepted')).toHaveLength(emu.messages().length);
     const html = await runCli(['report', path, '--db', db, '--format', 'html'], { cwd: dir, env: envFor(emu) });
     expect(html.stdout).toContain('data-stopped="health"');
+    // What the breaker saw is kept with the stop: the report and `status` show it after the run has ended.
+    const seen = tripped!.message.split(' (')[0]!;
+    expect(html.stdout).toMatch(new RegExp(`data-observed>${seen}`));
     const status = await runCli(['status', path, '--db', db], { cwd: dir, env: envFor(emu) });
-    expect(status.stdout).toContain('stopped-health: the delivery-health breaker stopped it');
+    expect(status.stdout).toContain(`stopped-health: the delivery-health breaker stopped it (${seen}`);
     const again = await runCli(['run', path, '--db', db, '--no-sweep', '--ignore-health'], { cwd: dir, env: envFor(emu, HEALTH_ENV) });
     expect(again.code, again.stderr).toBe(0);
     expect(devicesByRecipient(emu.messages()).size).toBe(90);

@@ -115,7 +115,7 @@ export function describeStore(name: string, make: MakeStore): void {
         const a = await store.ensureCampaign({ id: 'c1', name: 'One', projectId: 'p1', sourcePath: '/one.yaml', now: 10 });
         expect(a).toEqual({
           id: 'c1', name: 'One', projectId: 'p1', sourcePath: '/one.yaml', fingerprint: null, planGeneration: 0, planComplete: false,
-          plannedAt: null, firstSendAt: null, lastSendAt: null, finishedAt: null, lastStop: null, updatedAt: 10,
+          plannedAt: null, firstSendAt: null, lastSendAt: null, finishedAt: null, lastStop: null, lastStopDetail: null, updatedAt: 10,
         });
         const again = await store.ensureCampaign({ id: 'c1', name: 'Other', projectId: 'p9', sourcePath: '/x.yaml', now: 20 });
         expect(again).toEqual(a);
@@ -134,6 +134,12 @@ export function describeStore(name: string, make: MakeStore): void {
         expect(await store.getCampaign('c1')).toMatchObject({ name: 'Renamed', sourcePath: '/moved.yaml', projectId: 'p2', lastStop: 'quota', finishedAt: 5 });
         await store.updateCampaign('c1', { lastStop: null, finishedAt: null }, 8);
         expect(await store.getCampaign('c1')).toMatchObject({ lastStop: null, finishedAt: null, updatedAt: 8 });
+        // A stop's detail goes with it: kept while other keys change, replaced (or cleared) by the next stop.
+        await store.updateCampaign('c1', { lastStop: 'health', lastStopDetail: '14 of the last 20 messages failed' }, 9);
+        await store.updateCampaign('c1', { name: 'Again' }, 10);
+        expect(await store.getCampaign('c1')).toMatchObject({ lastStop: 'health', lastStopDetail: '14 of the last 20 messages failed' });
+        await store.updateCampaign('c1', { lastStop: 'done' }, 11);
+        expect(await store.getCampaign('c1')).toMatchObject({ lastStop: 'done', lastStopDetail: null });
       });
     });
 

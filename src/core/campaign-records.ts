@@ -10,10 +10,10 @@ export interface CampaignRecords {
   listCampaigns(): Promise<CampaignRecord[]>;
   /** Creates the campaign record if missing; returns it. Atomic: two processes creating one campaign get one row. */
   ensureCampaign(init: { id: string; name: string; projectId: string; sourcePath: string; now: number }): Promise<CampaignRecord>;
-  /** Updates the given fields. One statement. */
+  /** Updates the given fields (`lastStopDetail` only with `lastStop`: a new stop replaces the old detail). One statement. */
   updateCampaign(
     id: string,
-    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'finishedAt' | 'projectId'>>,
+    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'lastStopDetail' | 'finishedAt' | 'projectId'>>,
     now: number,
   ): Promise<void>;
   /** Counts by state and by API status, read in one snapshot (the totals add up). */

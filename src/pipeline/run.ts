@@ -218,7 +218,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
       const finished = send.reason === 'done' || send.reason === 'deadline';
       await store.updateCampaign(
         campaign.id,
-        { lastStop: send.reason, ...(finished ? { finishedAt: clock.now() } : {}) },
+        { lastStop: send.reason, lastStopDetail: send.error?.message ?? null, ...(finished ? { finishedAt: clock.now() } : {}) },
         clock.now(),
       );
     }

@@ -261,13 +261,15 @@ function variantPanel(variants: readonly VariantTotals[], l: Lang): string {
 }
 
 /** Issue 12: sends and outcomes per device, and a note when the last run was stopped to protect the number. */
-function devicesPanel(summary: ReportSummary, lastStop: string | null, l: Lang): string {
+function devicesPanel(summary: ReportSummary, lastStop: string | null, lastStopDetail: string | null, l: Lang): string {
   const { t, fmt } = l;
+  // What the breaker saw (or why no device was left), as the run said it: the observation behind the decision.
+  const seen = lastStopDetail ? ` <span class="mono" data-observed>${e(lastStopDetail)}</span>` : '';
   const note =
     lastStop === 'health'
-      ? `<p class="note" data-stopped="health">${e(t.stoppedByHealth)}</p>`
+      ? `<p class="note" data-stopped="health">${e(t.stoppedByHealth)}${seen}</p>`
       : lastStop === 'devices'
-        ? `<p class="note" data-stopped="devices">${e(t.stoppedNoDevice)}</p>`
+        ? `<p class="note" data-stopped="devices">${e(t.stoppedNoDevice)}${seen}</p>`
         : '';
   if (summary.by_device.length === 0 && note === '') return '';
   const body = summary.by_device
@@ -347,7 +349,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
     `<div class="split">${breakdown(summary, l)}${failureReasons(summary, l)}</div>` +
     variantPanel(variants, l) +
     timeline(summary, (ms) => at(ms, tickFormat), l) +
-    devicesPanel(summary, campaign.lastStop, l) +
+    devicesPanel(summary, campaign.lastStop, campaign.lastStopDetail, l) +
     `<section class="panel table-panel" data-not-delivered="${notDelivered}"><h2>${e(x.notDelivered)} <span class="sub">${e(x.ofRows(fmt(notDelivered), fmt(summary.rows)))}</span></h2>` +
     (notDelivered === 0
       ? `<p class="empty">${e(x.everyRowDelivered)}</p>`

@@ -57,9 +57,15 @@ export function campaignState(input: CampaignStateInput): { state: CampaignState
     case 'limit':
       return { state: 'stopped-limit', detail: `--limit reached; ${pending} left` };
     case 'health':
-      return { state: 'stopped-health', detail: 'the delivery-health breaker stopped it: check the devices and the list, then run again (or --ignore-health)' };
+      return {
+        state: 'stopped-health',
+        detail: `the delivery-health breaker stopped it${record.lastStopDetail ? ` (${record.lastStopDetail})` : ''}: check the devices and the list, then run again (or --ignore-health)`,
+      };
     case 'devices':
-      return { state: 'stopped-devices', detail: 'no device was left to send through: fix the devices, then run again' };
+      return {
+        state: 'stopped-devices',
+        detail: `no device was left to send through${record.lastStopDetail ? ` (${record.lastStopDetail})` : ''}: fix the devices, then run again`,
+      };
     case 'caps':
       return { state: 'paused-caps', detail: `every device reached its daily cap; ${pending} left for the next days` };
   }

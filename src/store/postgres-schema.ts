@@ -100,4 +100,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (device, day)
   );
   `,
+  // What the last stop said: as in the SQLite schema.
+  `
+  ALTER TABLE campaigns ADD COLUMN last_stop_detail text;
+  `,
 ];

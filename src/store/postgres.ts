@@ -619,13 +619,14 @@ export class PostgresStore implements Store {
 
   async updateCampaign(
     id: string,
-    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'finishedAt' | 'projectId'>>,
+    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'lastStopDetail' | 'finishedAt' | 'projectId'>>,
     now: number,
   ): Promise<void> {
     await this.q(
       `UPDATE ${this.t.campaigns} SET name = COALESCE($2::text, name), source_path = COALESCE($3::text, source_path),
          project_id = COALESCE($4::text, project_id),
          last_stop = CASE WHEN $5::boolean THEN $6::text ELSE last_stop END,
+         last_stop_detail = CASE WHEN $5::boolean THEN $10::text ELSE last_stop_detail END,
          finished_at = CASE WHEN $7::boolean THEN $8::bigint ELSE finished_at END, updated_at = $9
        WHERE id = $1`,
       [
@@ -638,6 +639,7 @@ export class PostgresStore implements Store {
         'finishedAt' in patch,
         patch.finishedAt ?? null,
         now,
+        patch.lastStopDetail ?? null,
       ],
     );
   }

@@ -18,6 +18,7 @@ export interface CampaignRow {
   last_send_at: number | null;
   finished_at: number | null;
   last_stop: string | null;
+  last_stop_detail: string | null;
   updated_at: number;
 }
 
@@ -46,6 +47,7 @@ export function toCampaign(row: CampaignRow): CampaignRecord {
     lastSendAt: row.last_send_at,
     finishedAt: row.finished_at,
     lastStop: row.last_stop,
+    lastStopDetail: row.last_stop_detail,
     updatedAt: row.updated_at,
   };
 }

@@ -99,4 +99,9 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (device, day)
   );
   `,
+  // What the last stop said (the health breaker's observation, why no device was left, the API's error), so
+  // `status` and the HTML report can show it after the run has ended.
+  `
+  ALTER TABLE campaigns ADD COLUMN last_stop_detail TEXT;
+  `,
 ];

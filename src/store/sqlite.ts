@@ -250,6 +250,7 @@ export class SqliteStore implements Store {
         `UPDATE campaigns SET name = COALESCE(@name, name), source_path = COALESCE(@sourcePath, source_path),
            project_id = COALESCE(@projectId, project_id),
            last_stop = CASE WHEN @setLastStop THEN @lastStop ELSE last_stop END,
+           last_stop_detail = CASE WHEN @setLastStop THEN @lastStopDetail ELSE last_stop_detail END,
            finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END, updated_at = @now
          WHERE id = @id`,
       ),
@@ -413,7 +414,7 @@ export class SqliteStore implements Store {
 
   async updateCampaign(
     id: string,
-    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'finishedAt' | 'projectId'>>,
+    patch: Partial<Pick<CampaignRecord, 'name' | 'sourcePath' | 'lastStop' | 'lastStopDetail' | 'finishedAt' | 'projectId'>>,
     now: number,
   ): Promise<void> {
     this.stmt.updateCampaign.run({
@@ -424,6 +425,7 @@ export class SqliteStore implements Store {
       projectId: patch.projectId ?? null,
       setLastStop: 'lastStop' in patch ? 1 : 0,
       lastStop: patch.lastStop ?? null,
+      lastStopDetail: patch.lastStopDetail ?? null,
       setFinishedAt: 'finishedAt' in patch ? 1 : 0,
       finishedAt: patch.finishedAt ?? null,
     });

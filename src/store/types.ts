@@ -73,6 +73,8 @@ export interface CampaignRecord {
   finishedAt: number | null;
   /** Why the last run stopped, e.g. `quota`, `auth`, `interrupted`, `done`, `window`, `expired`. */
   lastStop: string | null;
+  /** What that stop said (the breaker's observation, the API's error), or null. Set with `lastStop`. */
+  lastStopDetail: string | null;
   updatedAt: number;
 }
 
