@@ -58,17 +58,22 @@ for (const { name, skip } of stores) {
       const dir = tempDir();
       const numbers = writeInlineCampaign(dir, { id: 'held', recipients: 4, prefix: '601', rate: 6000 });
       const db = dbFor(dir);
-      const store = await openStore(db);
-      await store.ensureCampaign({ id: 'held', name: 'held', projectId: 'x', sourcePath: join(dir, 'campaigns', 'held.yaml'), now: Date.now() });
-      // Another machine's runner went silent 5 s ago.
-      await store.acquireLease({ campaignId: 'held', owner: 'other', pid: 4242, host: 'other-host' }, Date.now() - 5000, 60_000);
-      await store.close();
+      /** Another machine's runner, silent for the last 5 s (set again before each run: a CLI start takes seconds here). */
+      const silentFor5s = async () => {
+        const store = await openStore(db);
+        await store.ensureCampaign({ id: 'held', name: 'held', projectId: 'x', sourcePath: join(dir, 'campaigns', 'held.yaml'), now: Date.now() });
+        await store.acquireLease({ campaignId: 'held', owner: 'other', pid: 4242, host: 'other-host' }, Date.now() - 5000, 60_000);
+        await store.close();
+      };
       const campaign = join('campaigns', 'held.yaml');
+      await silentFor5s();
       const locked = await runCli(['run', campaign, '--db', db], { cwd: dir, env: env(emulator) });
       expect(locked.code).toBe(6);
-      const longer = await runCli(['run', campaign, '--db', db], { cwd: dir, env: env(emulator, { RK_LEASE_TIMEOUT: '10s' }) });
+      await silentFor5s();
+      const longer = await runCli(['run', campaign, '--db', db], { cwd: dir, env: env(emulator, { RK_LEASE_TIMEOUT: '30s' }) });
       expect(longer.code).toBe(6);
       expect(emulator.messages()).toHaveLength(0);
+      await silentFor5s();
       const taken = await runCli(['run', campaign, '--db', db], { cwd: dir, env: env(emulator, { RK_LEASE_TIMEOUT: '3s' }) });
       expect({ code: taken.code, stderr: taken.stderr }).toMatchObject({ code: 0 });
       expect(emulator.messages().map((m) => m.recipient).sort()).toEqual(numbers);

@@ -9,6 +9,7 @@ import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulat
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
 import { writeCampaign } from './helpers/campaign.js';
 import { skipPostgres, usePostgres } from './helpers/pg-test.js';
+import { startPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/tmp.js';
 
 let emulator: RunningEmulator | undefined;
@@ -127,4 +128,30 @@ describe.skipIf(skipPostgres())('connection faults mid-run', () => {
     const status = await runCli(['status', 'test-campaign', '--db', url, '--json'], { cwd: dir, env });
     expect((JSON.parse(status.stdout) as { counts: { byState: Record<string, number> } }).counts.byState).toMatchObject({ accepted: 60, sending: 0 });
   }, 90_000);
+});
+
+describe.skipIf(skipPostgres())('PostgreSQL restarted mid-run', () => {
+  it('the runner reconnects once the server is back and finishes: each recipient exactly once, no stack trace', async () => {
+    // A server of this test's own: restarting the shared one would cut off other test files.
+    const own = await startPostgres();
+    try {
+      emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }], faults: { latencyMs: [50, 150] } });
+      const dir = tempDir();
+      const { path, sendable } = writeCampaign(dir, { valid: 60, rate: 1200 });
+      const url = `${own.url}?schema=restart`;
+      const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+      const child = startCli(['run', path, '--db', url, '--no-sweep'], { cwd: dir, env });
+      while (emulator.messages().length < 15 && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+      expect(child.exitCode).toBeNull();
+      own.restart();
+      const r = await child.result;
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/\n\s+at /) });
+      const counts = new Map<string, number>();
+      for (const m of emulator.messages()) counts.set(m.recipient, (counts.get(m.recipient) ?? 0) + 1);
+      expect([...counts.keys()].sort()).toEqual(sendable.map((s) => s.expected).sort());
+      expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    } finally {
+      await own.stop();
+    }
+  }, 120_000);
 });

@@ -46,8 +46,11 @@ export interface CampaignOverview {
   etaAt: number | null;
 }
 
-/** Gathers the overview of one stored campaign: counts, lock, state, and (from its file) schedule and ETA. */
-export async function overviewOf(store: Store, record: CampaignRecord, now: number): Promise<CampaignOverview> {
+/**
+ * Gathers the overview of one stored campaign: counts, lock, state, and (from its file) schedule and ETA. A lock
+ * whose heartbeat is older than `leaseStaleMs` (`RK_LEASE_TIMEOUT`) is shown as stale.
+ */
+export async function overviewOf(store: Store, record: CampaignRecord, now: number, leaseStaleMs = DEFAULT_LEASE_STALE_MS): Promise<CampaignOverview> {
   const [counts, lease] = await Promise.all([store.counts(record.id), store.getLease(record.id)]);
   let schedule: Schedule | undefined;
   let rate: number | undefined;
@@ -65,7 +68,7 @@ export async function overviewOf(store: Store, record: CampaignRecord, now: numb
     }
   }
   const leaseLive =
-    lease !== undefined && now - lease.heartbeatAt < DEFAULT_LEASE_STALE_MS && (lease.host !== hostname() || processAlive(lease.pid));
+    lease !== undefined && now - lease.heartbeatAt < leaseStaleMs && (lease.host !== hostname() || processAlive(lease.pid));
   const { state, detail } = campaignState({ record, counts, lease, leaseLive, schedule, now });
   const b = counts.byState;
   const pending = b.planned + b.sending;

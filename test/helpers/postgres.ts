@@ -45,6 +45,8 @@ export interface RunningPostgres {
   dir: string;
   /** Stops the server (fast shutdown) and removes its folder. Idempotent. */
   stop(): Promise<void>;
+  /** Restarts the server (fast shutdown: every session is ended), on the same port; resolves once it accepts connections. */
+  restart(): void;
 }
 
 /** Options of `startPostgres`. */
@@ -172,6 +174,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         url: `postgres://${DB_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
         port,
         dir,
+        restart() {
+          run('pg_ctl', ['restart', '-D', data, '-l', log, '-m', 'fast', '-w', '-t', '60']);
+        },
         async stop() {
           if (stopped) return;
           stopped = true;

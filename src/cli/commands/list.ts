@@ -19,7 +19,7 @@ export const listCommand = defineCommand<ListArgs>({
       .example('$0 list', 'What is planned, waiting, running, done'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ systemClock }, { EXIT }, { overviewOf, printCampaignTable }, { describeDb, openStoreForReading }, { describeFailure, printFailure }, { errLine, outLine }] =
+    const [{ systemClock }, { EXIT }, { overviewOf, printCampaignTable }, { describeDb, leaseTimingFrom, openStoreForReading }, { describeFailure, printFailure }, { errLine, outLine }] =
       await Promise.all([
         import('../../core/clock.js'),
         import('../../core/exit-codes.js'),
@@ -37,7 +37,7 @@ export const listCommand = defineCommand<ListArgs>({
         return EXIT.ok;
       }
       const now = systemClock.now();
-      const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now)));
+      const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now, leaseTimingFrom(io.env).leaseStaleMs)));
       if (args.json) {
         outLine(io, JSON.stringify({ campaigns: overviews }));
         return EXIT.ok;

@@ -19,7 +19,7 @@ export const statusCommand = defineCommand<StatusArgs>({
       .example('$0 status campaigns/demo.yaml', 'By file'),
   run: async (args, io) => {
     // Loaded here, not at start-up: `--help` and `--version` need none of it.
-    const [{ systemClock }, { EXIT }, overviews, { describeDb, openStoreForReading }, { describeFailure, InputError, printFailure }, { outLine }] =
+    const [{ systemClock }, { EXIT }, overviews, { describeDb, leaseTimingFrom, openStoreForReading }, { describeFailure, InputError, printFailure }, { outLine }] =
       await Promise.all([
         import('../../core/clock.js'),
         import('../../core/exit-codes.js'),
@@ -40,7 +40,7 @@ export const statusCommand = defineCommand<StatusArgs>({
         );
       }
       const now = systemClock.now();
-      const overview = await overviews.overviewOf(store!, record, now);
+      const overview = await overviews.overviewOf(store!, record, now, leaseTimingFrom(io.env).leaseStaleMs);
       if (args.json) outLine(io, JSON.stringify(overview));
       else overviews.printCampaignStatus(io, overview, now);
       return EXIT.ok;
