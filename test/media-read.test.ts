@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,6 +51,14 @@ describe('reading each row\'s media when it is sent (issue 11)', () => {
     const gone = await read(msg(5, 'f4.pdf', sha(files[4]!))).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(MediaChangedError);
     expect((gone as Error).message).toContain('f4.pdf (line 5) cannot be sent as planned');
+    // A file replaced by a named pipe is refused at once instead of blocking the read (and the run) for ever.
+    rmSync(join(dir, 'f5.pdf'));
+    execFileSync('mkfifo', [join(dir, 'f5.pdf')]);
+    const pipe = await read(msg(6, 'f5.pdf', sha(files[5]!))).catch((e: unknown) => e);
+    expect(pipe).toBeInstanceOf(MediaChangedError);
+    expect((pipe as Error).message).toContain('named pipe');
+    rmSync(join(dir, 'f5.pdf'));
+    writeFileSync(join(dir, 'f5.pdf'), files[5]!);
     // A later read still works after failures.
     expect(await read(msg(6, 'f5.pdf', sha(files[5]!)))).toBeDefined();
     // A row without its own file has nothing to read.

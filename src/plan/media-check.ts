@@ -31,7 +31,8 @@ export function mediaDisplayPath(baseDir: string, abs: string): string {
 /** Whether `path` is `dir` or inside it (both already absolute and normalised). */
 function inside(dir: string, path: string): boolean {
   const rel = relative(dir, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  // `..` or `../x` leaves the folder; a name that merely starts with two dots (`..old/x.pdf`) does not.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Checks the per-row files of one campaign, caching per distinct path. */

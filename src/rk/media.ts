@@ -138,8 +138,16 @@ export async function loadMedia(path: string, type: MediaType, maxBytes?: number
     );
   let data: Buffer;
   try {
-    const { size } = await stat(path);
-    if (size > limit) throw tooLarge(size); // before reading a byte of it
+    const info = await stat(path);
+    // A FIFO or device would block the read (or never end): only a regular file is ever opened.
+    if (!info.isFile()) {
+      throw new MediaError(
+        `${path}: is a ${info.isDirectory() ? 'directory' : info.isFIFO() ? 'named pipe (FIFO)' : 'device or socket'}, not a file. Expected a ${acceptedFor(type)} file for type "${type}".`,
+        'Point media at the file itself.',
+        path,
+      );
+    }
+    if (info.size > limit) throw tooLarge(info.size); // before reading a byte of it
     data = await readFile(path);
     // The file may have grown since stat.
     if (data.length > limit) throw tooLarge(data.length);

@@ -308,7 +308,10 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     for (;;) {
       if (stopSignal.aborted) return undefined;
       const now = clock.now();
-      const device = rotation.pick(msg.requestId, caps ? cappedNow(now) : undefined);
+      // A row already attempted keeps its device when that one is capped (it waits for the next day): only a row
+      // that never left may go through another device that still has room today.
+      const movable = msg.attempts === 0;
+      const device = rotation.pick(msg.requestId, caps && movable ? cappedNow(now) : undefined);
       if (device === undefined) return undefined;
       let day: string | undefined;
       if (caps) {
@@ -319,6 +322,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
             cappedOn.set(device, today);
             emit({ type: 'device-capped', device, day: today, remaining: rotation.active().map((d) => d.code).filter((c) => !cappedNow(now).has(c)) });
           }
+          if (!movable) return undefined; // stays `planned`; the main loop defers it to the next day
           continue;
         }
       }
@@ -338,9 +342,9 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       }
       return {
         device,
-        finish: async (created, leftAt) => {
+        finish: async (counted, leftAt) => {
           paced?.(leftAt);
-          if (!created) await release();
+          if (!counted) await release();
         },
       };
     }
@@ -353,17 +357,24 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     if (!lane) return false;
     let created = false;
     let leftAt: number | null = null;
+    const attempt = { mayHaveReached: false };
     try {
-      created = await sendThrough(msg, lane.device, (at) => (leftAt = at));
+      created = await sendThrough(msg, lane.device, (at) => (leftAt = at), attempt);
       return created;
     } finally {
       // The device's next gap counts from the answer, so it is a gap at the API too however long this request took.
-      await lane.finish(created, leftAt === null ? null : clock.now());
+      // A send that may have reached the API (timeout, reset, aborted in flight) keeps its count against the cap.
+      await lane.finish(created || attempt.mayHaveReached, leftAt === null ? null : clock.now());
     }
   };
 
   /** Sends one message through `device`; resolves true when the API accepted it. */
-  const sendThrough = async (msg: OutgoingMessage, device: string, left: (at: number) => void): Promise<boolean> => {
+  const sendThrough = async (
+    msg: OutgoingMessage,
+    device: string,
+    left: (at: number) => void,
+    outcome: { mayHaveReached: boolean },
+  ): Promise<boolean> => {
     const slot = await acquireSlot();
     if (slot !== undefined && !gateOpenFor(msg)) {
       await store.releaseSendSlot(slot, clock.now());
@@ -376,6 +387,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       // Before `sending`: a row whose file changed stays `planned` and the run stops (fatal, below).
       rowMedia = await options.mediaFor?.(msg);
       attempt = await store.markSending(msg.id, clock.now());
+      await store.setMessageDevice(msg.id, device);
     } catch (err) {
       rowMedia?.release();
       await store.releaseSendSlot(slot, clock.now());
@@ -388,7 +400,6 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     }
     left(clock.now());
     try {
-      await store.setMessageDevice(msg.id, device);
       const accepted = await api.send(
         {
           device,
@@ -417,6 +428,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     } catch (caught) {
       await store.releaseSendSlot(slot, clock.now());
       const error = errorFromTransport(caught);
+      outcome.mayHaveReached = error.mayHaveBeenProcessed || (error.aborted && requestAbort.signal.aborted);
       // Aborted by a hard stop or the end of the drain: leave it `sending`, the next run resends it (same request id).
       if (error.aborted && requestAbort.signal.aborted) return false;
       await settleFailure(msg, attempt, error, device);
@@ -442,7 +454,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           kind: 'device',
           code: error.label,
           message: `No device is left to send through: every device of the campaign left the rotation (${seen}). Stopped with every unsent message kept.`,
-          hint: `${summary.hint} Then run the same command again: it resumes where it stopped, each message sent once.`,
+          hint: `${summary.hint} Then run the same command again (add --replan if you changed device/devices in the campaign file): it resumes where it stopped, each message sent once.`,
         });
       }
       return;
@@ -597,6 +609,14 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
       }
       for (const msg of batch) {
         if (stop) break;
+        if (caps && msg.attempts > 0) {
+          // An attempted row waits for its own device's cap to reset rather than move (see takeDevice).
+          const own = rotation.pick(msg.requestId);
+          if (own !== undefined && cappedNow(now).has(own)) {
+            deferred.set(msg.id, caps.nextDayAt(now));
+            continue;
+          }
+        }
         if (options.gate?.recipient) {
           const decision = options.gate.recipient(msg.timezone, now);
           if (!decision.open) {
