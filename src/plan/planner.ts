@@ -10,7 +10,8 @@ import { compilePayloadTemplate, type PayloadTemplate } from '../render/payload.
 import { compileMessageTemplate, missingColumnMessage, type MessageTemplate } from '../render/template.js';
 import type { PlanFingerprint, PlanRowInput, Store } from '../store/types.js';
 import { planBatchesInWorker, planWorkerAvailable } from './worker-protocol.js';
-import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor } from './fingerprint.js';
+import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor, type FingerprintPart } from './fingerprint.js';
+import { csvFingerprint } from './csv-stat.js';
 import { applySuppressionUpdate, suppressionHash, type SuppressionEvent } from './suppression-update.js';
 
 /** A problem with the campaign as a whole that makes planning impossible (not one row's problem). */
@@ -28,7 +29,7 @@ export class PlanInputError extends Error {
 /** The plan in the database was made from other inputs than the files on disk now. */
 export class PlanChangedError extends Error {
   constructor(
-    readonly changed: (keyof PlanFingerprint)[],
+    readonly changed: FingerprintPart[],
     /** Said after the standard sentence, e.g. what was applied anyway. */
     detail?: string,
   ) {
@@ -60,7 +61,11 @@ export interface PreparedCampaign {
  */
 export async function prepareCampaign(
   campaign: Campaign,
-  options: { timezoneColumn?: string | undefined } = {},
+  options: {
+    timezoneColumn?: string | undefined;
+    /** The fingerprint stored with the campaign's plan: an unchanged CSV is then not hashed again (csv-stat.ts). */
+    known?: PlanFingerprint | null | undefined;
+  } = {},
 ): Promise<PreparedCampaign> {
   const { source, name } = await readMessageSource(campaign);
   const template = compileMessageTemplate(source, { name, type: campaign.type });
@@ -95,12 +100,12 @@ export async function prepareCampaign(
   }
   const suppression = await loadSuppression(campaign.suppress, campaign.recipients.defaultCountry);
   const [csv, suppress, media] = await Promise.all([
-    hashFile(campaign.recipients.file),
+    csvFingerprint(campaign.recipients.file, options.known),
     suppressionHash(campaign.suppress),
     campaign.media ? hashFile(campaign.media) : Promise.resolve(''),
   ]);
   const fingerprint: PlanFingerprint = {
-    csv,
+    ...csv,
     template: hashValue(source),
     config: hashValue(campaignFingerprintInputs(campaign)),
     suppress,
@@ -298,7 +303,7 @@ async function writePlan(
   };
   if (planWorkerAvailable()) {
     // Parse and render on a worker thread while this one writes: the two halves overlap on two cores.
-    for await (const rows of planBatchesInWorker({ campaign, timezoneColumn: prepared.timezoneColumn, batchRows: BATCH_ROWS })) {
+    for await (const rows of planBatchesInWorker({ campaign, timezoneColumn: prepared.timezoneColumn, batchRows: BATCH_ROWS, known: prepared.fingerprint })) {
       summary.rows += rows.length;
       batch = rows;
       await flush();
