@@ -11,6 +11,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 // The clock of the recording run, late enough that the file's times are not "racy".
 const later = (): number => Date.now() + 60_000;
+// A modification time in whole seconds (2026-11-20), as an export would leave it.
+const EXPORTED = 1_795_000_000;
 
 describe('recipient CSV fingerprint on resume', () => {
   it('reuses the recorded hash while the file is untouched, without reading it', async () => {
@@ -26,11 +28,12 @@ describe('recipient CSV fingerprint on resume', () => {
   it('detects an edit that keeps the size and puts the modification time back', async () => {
     const file = join(dir, 'edited.csv');
     writeFileSync(file, 'phone,name\n081234567890,Budi\n');
+    utimesSync(file, EXPORTED, EXPORTED); // whole seconds, so the same mtime can be set again to the nanosecond
     const recorded = await csvFingerprint(file, null, later);
-    const { atime, mtime } = statSync(file);
     await sleep(30); // past the kernel's timestamp tick
     writeFileSync(file, 'phone,name\n081234567899,Budi\n'); // same length
-    utimesSync(file, atime, mtime); // mtime as it was; ctime cannot be put back
+    utimesSync(file, EXPORTED, EXPORTED); // mtime exactly as it was; ctime cannot be put back
+    expect(statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(EXPORTED) * 1_000_000_000n);
     const now = await csvFingerprint(file, recorded, later);
     expect(now.csv).toBe(sha(file));
     expect(now.csv).not.toBe(recorded.csv);
@@ -39,10 +42,10 @@ describe('recipient CSV fingerprint on resume', () => {
   it('detects a file replaced by another (an editor saving through a rename)', async () => {
     const file = join(dir, 'replaced.csv');
     writeFileSync(file, 'phone,name\n081234567890,Budi\n');
+    utimesSync(file, EXPORTED, EXPORTED);
     const recorded = await csvFingerprint(file, null, later);
-    const { atime, mtime } = statSync(file);
     writeFileSync(join(dir, 'tmp.csv'), 'phone,name\n081234567899,Budi\n');
-    utimesSync(join(dir, 'tmp.csv'), atime, mtime);
+    utimesSync(join(dir, 'tmp.csv'), EXPORTED, EXPORTED);
     renameSync(join(dir, 'tmp.csv'), file);
     expect((await csvFingerprint(file, recorded, later)).csv).not.toBe(recorded.csv);
   });
