@@ -71,6 +71,16 @@ describe('phone normalisation shortcut', () => {
     }
   }, 60_000 + COUNT);
 
+  it('agrees with libphonenumber on numbers of countries that share a calling code with the default one', () => {
+    const pairs: [CountryCode, CountryCode][] = [['GB', 'IM'], ['GB', 'JE'], ['GB', 'GG'], ['US', 'CA'], ['US', 'PR'], ['RU', 'KZ'], ['AU', 'CX']];
+    for (const [home, other] of pairs) {
+      const example = getExampleNumber(other, examples)!;
+      for (const raw of [`+${example.countryCallingCode} ${example.nationalNumber}`, `${example.countryCallingCode}${example.nationalNumber}`, `0${example.nationalNumber}`]) {
+        expect({ raw, home, result: normalisePhone(raw, home) }).toEqual({ raw, home, result: normalisePhoneWithLibphonenumber(raw, home) });
+      }
+    }
+  });
+
   it('takes the common Indonesian shapes and leaves the rest to libphonenumber', () => {
     expect(fastMobile('6281234567890', true, 'ID')).toBe('6281234567890');
     expect(fastMobile('081234567890', false, 'ID')).toBe('6281234567890');
