@@ -18,7 +18,7 @@ const benches: Bench[] = [
   { key: 'startup', run: () => benchStartup(quick ? 7 : 21) },
 ];
 // Benchmarks owned by other modules register here when present.
-for (const extra of ['./sweep.js', './report.js', './disk.js', './pg.js', './media.js', './runners.js']) {
+for (const extra of ['./sweep.js', './report.js', './disk.js', './pg.js', './media.js', './runners.js', './resume.js']) {
   try {
     const mod = (await import(extra)) as Record<string, unknown>;
     for (const [name, fn] of Object.entries(mod)) {

@@ -68,7 +68,9 @@ export interface RunTuning {
  */
 export async function runLoadedCampaign(setup: CampaignRunSetup): Promise<RunResult> {
   const { campaign, flags } = setup;
-  const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn });
+  // The stored fingerprint lets an unchanged recipient CSV skip its hash (a resume of a big campaign).
+  const known = (await setup.store.getCampaign(campaign.id))?.fingerprint;
+  const prepared = await prepareCampaign(campaign, { timezoneColumn: campaign.schedule?.window?.timezoneColumn, known });
   const media = campaign.media && campaign.type !== 'text' ? await loadMedia(campaign.media, campaign.type, campaign.mediaMaxBytes) : undefined;
   const quota = new MonthlyQuota(setup.store, setup.clock, setup.projectId, setup.quotaSettings, setup.quotaReservations);
   return runCampaign({ store: setup.store, api: setup.api, clock: setup.clock, emit: setup.emit }, prepared, {

@@ -27,7 +27,7 @@ async function work(port: NonNullable<typeof parentPort>, input: WorkerInput): P
     outstanding++;
     port.postMessage(message);
   };
-  const prepared = await prepareCampaign(input.campaign as Campaign, { timezoneColumn: input.timezoneColumn });
+  const prepared = await prepareCampaign(input.campaign as Campaign, { timezoneColumn: input.timezoneColumn, known: input.known });
   let batch: PlanRowInput[] = [];
   for await (const row of planRows(prepared)) {
     // Serialised here, on this thread: the main thread only binds strings.

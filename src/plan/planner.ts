@@ -12,7 +12,8 @@ import type { CampaignRecords } from '../core/campaign-records.js';
 import type { PlanFingerprint, PlanRowInput } from '../store/types.js';
 import type { PlanWriter } from './ports.js';
 import { planBatchesInWorker, planWorkerAvailable } from './worker-protocol.js';
-import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor } from './fingerprint.js';
+import { changedParts, FINGERPRINT_PARTS, hashFile, hashValue, requestIdFor, type FingerprintPart } from './fingerprint.js';
+import { csvFingerprint } from './csv-stat.js';
 import { applySuppressionUpdate, suppressionHash, type SuppressionEvent } from './suppression-update.js';
 import { MediaChecker, mediaDisplayPath } from './media-check.js';
 import { assignVariant } from '../render/variants.js';
@@ -32,7 +33,7 @@ export class PlanInputError extends Error {
 /** The plan in the database was made from other inputs than the files on disk now. */
 export class PlanChangedError extends Error {
   constructor(
-    readonly changed: (keyof PlanFingerprint)[],
+    readonly changed: FingerprintPart[],
     /** Said after the standard sentence, e.g. what was applied anyway. */
     detail?: string,
   ) {
@@ -70,7 +71,11 @@ export interface PreparedCampaign {
  */
 export async function prepareCampaign(
   campaign: Campaign,
-  options: { timezoneColumn?: string | undefined } = {},
+  options: {
+    timezoneColumn?: string | undefined;
+    /** The fingerprint stored with the campaign's plan: an unchanged CSV is then not hashed again (csv-stat.ts). */
+    known?: PlanFingerprint | null | undefined;
+  } = {},
 ): Promise<PreparedCampaign> {
   const variantSources = campaign.variants
     ? await Promise.all(
@@ -126,12 +131,12 @@ export async function prepareCampaign(
   }
   const suppression = await loadSuppression(campaign.suppress, campaign.recipients.defaultCountry);
   const [csv, suppress, media] = await Promise.all([
-    hashFile(campaign.recipients.file),
+    csvFingerprint(campaign.recipients.file, options.known),
     suppressionHash(campaign.suppress),
     campaign.media ? hashFile(campaign.media) : Promise.resolve(''),
   ]);
   const fingerprint: PlanFingerprint = {
-    csv,
+    ...csv,
     // Every variant's text, with its name and weight (which decide who gets it).
     template: variantSources ? hashValue(variantSources.map((v) => ({ name: v.name, weight: v.weight, source: v.source }))) : hashValue(source),
     config: hashValue(campaignFingerprintInputs(campaign)),
@@ -357,7 +362,7 @@ async function writePlan(
   };
   if (planWorkerAvailable()) {
     // Parse and render on a worker thread while this one writes: the two halves overlap on two cores.
-    for await (const rows of planBatchesInWorker({ campaign, timezoneColumn: prepared.timezoneColumn, batchRows: BATCH_ROWS })) {
+    for await (const rows of planBatchesInWorker({ campaign, timezoneColumn: prepared.timezoneColumn, batchRows: BATCH_ROWS, known: prepared.fingerprint })) {
       summary.rows += rows.length;
       batch = rows;
       await flush();

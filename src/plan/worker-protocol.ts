@@ -4,13 +4,15 @@ import { Worker } from 'node:worker_threads';
 import type { Campaign } from '../config/campaign.js';
 import { IngestError } from '../ingest/errors.js';
 import { TemplateError } from '../render/template.js';
-import type { PlanRowInput } from '../store/types.js';
+import type { PlanFingerprint, PlanRowInput } from '../store/types.js';
 
 /** What the plan worker is started with. */
 export interface WorkerInput {
   campaign: Campaign;
   timezoneColumn: string | undefined;
   batchRows: number;
+  /** The main thread's fingerprint, so the worker does not hash an unchanged CSV again (its own is unused). */
+  known?: PlanFingerprint;
 }
 
 /** A failure inside the worker, flattened to cross the thread boundary. */

@@ -1,5 +1,6 @@
 import type Handlebars from 'handlebars';
 import { DateTime } from 'luxon';
+import { groupIdInteger } from './grouping.js';
 
 /**
  * The template helpers marketing needs, registered on a private Handlebars instance (never the global one).
@@ -97,7 +98,8 @@ export function titleCase(value: string): string {
 
 /** Formats rupiah: `Rp 1.250.000` (no decimals; rupiah has no coins in use). */
 export function formatIdr(value: unknown): string {
-  return 'Rp ' + wholeNumbers.format(parsePlainNumber(value));
+  const n = parsePlainNumber(value);
+  return 'Rp ' + (groupIdInteger(n) ?? wholeNumbers.format(n));
 }
 
 /** Formats a number the Indonesian way: `1.250`, `3,5`. */

@@ -1,5 +1,6 @@
 import Handlebars from 'handlebars';
 import type { MessageType } from '../rk/types.js';
+import { compileWithSetupOnce } from './compile-once.js';
 import { BLOCK_HELPERS, HELPER_NAMES, HelperCallError, registerMessageHelpers, withPickSeed } from './helpers.js';
 
 /** Longest text message the API takes, in characters (Unicode code points, see `messageLength`). */
@@ -182,7 +183,7 @@ export function compileFragment(source: string, name: string): CompiledFragment 
       cause: err,
     });
   }
-  const template = hb.compile<Readonly<Record<string, string>>>(ast, COMPILE_OPTIONS);
+  const template = compileWithSetupOnce(hb, ast, COMPILE_OPTIONS);
   const required = [...analysis.required];
   return {
     variables: analysis.variables,

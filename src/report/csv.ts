@@ -1,5 +1,6 @@
 import { stringify, type Options as StringifyOptions } from 'csv-stringify/sync';
 import { LEADING_COLUMNS, peekFirst, planColumns, toRecord, TRAILING_COLUMNS, type ColumnPlan, type ReportRecord } from './record.js';
+import { stringifyReportRows } from './csv-fast.js';
 import { requireCampaign, type ReportSource } from './source.js';
 import { neutraliseFormula, spreadsheetCell } from './spreadsheet.js';
 import { RETRY_STATUSES, reportStatus } from './status.js';
@@ -61,15 +62,16 @@ export async function* csvReport(source: ReportSource, format: CsvFormat = {}): 
   const plan = planColumns(first, source.columns, source.phoneColumn, source);
   const header = [...LEADING_COLUMNS, ...plan.headers.map(neutraliseFormula), ...TRAILING_COLUMNS, ...plan.extra];
   yield (format.bom ? '\uFEFF' : '') + stringify([header], options);
+  const delimiter = format.delimiter ?? ',';
   let batch: string[][] = [];
   for await (const row of all) {
     batch.push(reportCells(toRecord(row, plan.fields, source.secrets, plan.extra), plan, protectNumbers));
     if (batch.length >= BATCH) {
-      yield stringify(batch, options);
+      yield stringifyReportRows(batch, delimiter);
       batch = [];
     }
   }
-  if (batch.length > 0) yield stringify(batch, options);
+  if (batch.length > 0) yield stringifyReportRows(batch, delimiter);
 }
 
 /** What `failedOnlyCsv` wrote. */

@@ -53,6 +53,11 @@ export interface PlanFingerprint {
   suppress: string;
   /** SHA-256 of the media file, or empty. */
   media: string;
+  /**
+   * The recipient CSV's identity and times when `csv` was hashed (see `csvStatKey` in src/plan/csv-stat.ts): an
+   * unchanged key lets a resume reuse `csv` instead of hashing a big file again. Not compared by itself.
+   */
+  csvStat?: string;
 }
 
 /** A campaign's stored record. */
