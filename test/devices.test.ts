@@ -320,6 +320,38 @@ describe('daily caps and warm-up', () => {
     expect(emu.messages()).toHaveLength(6);
     expect(result.counts.byState.planned).toBe(14);
   }, 60_000);
+  it('a row already attempted keeps its own device when that one is capped: it waits for the next day instead of moving', async () => {
+    const clock = new ManualClock(DateTime.fromISO('2026-03-02T09:00:00', { zone: 'Asia/Jakarta' }).toMillis(), true);
+    const emu = await emulatorWith({ now: () => clock.now() });
+    const dir = tempDir();
+    const { path } = writeCampaign(dir, { valid: 8, rate: 6000, extraYaml: 'limits: { per_device_per_day: 3 }' });
+    writeFileSync(path, readFileSync(path, 'utf8').replace('device: RK-DEMO', 'device: [RK-A, RK-B]'));
+    const campaign = await loadCampaign(path);
+    const prepared = await prepareCampaign(campaign, {});
+    const store = new SqliteStore(join(dir, 's.db'));
+    const api = new RkClient({ apiKey: DEMO_PROJECT.apiKey, apiSecret: DEMO_PROJECT.apiSecret, baseUrl: emu.url, now: () => clock.now() });
+    try {
+      const deps = { store, api, clock, emit: () => undefined };
+      await runCampaign(deps, prepared, { projectId: 'caps', dryRun: true });
+      // The first row's earlier attempt may have reached the API (a timeout) through its own device, which is now
+      // at today's cap; the other device still has room.
+      const [first] = await store.nextPlanned(campaign.id, clock.now(), 1);
+      const own = assignDevice(first!.requestId, [{ code: 'RK-A', weight: 1 }, { code: 'RK-B', weight: 1 }])!;
+      const other = own === 'RK-A' ? 'RK-B' : 'RK-A';
+      await store.markSending(first!.id, clock.now());
+      await store.markRetry(first!.id, { code: 'NETWORK', message: 'timeout' }, 0, clock.now(), { countAttempt: true, uncertain: true });
+      for (let i = 0; i < 3; i++) expect(await store.reserveDeviceDay(own, '2026-03-02', 3)).toBe(true);
+      const result = await runCampaign(deps, prepared, { projectId: 'caps', concurrency: 1, noWait: true });
+      expect(result.send?.reason).toBe('caps');
+      // Never-sent rows of the capped device moved to the other one; the attempted row did not.
+      expect(emu.messages().map((m) => m.device)).toEqual([other, other, other]);
+      expect(emu.messages().map((m) => m.recipient)).not.toContain(first!.phone);
+      expect((await store.nextPlanned(campaign.id, clock.now(), 100)).map((m) => m.id)).toContain(first!.id);
+    } finally {
+      await store.close();
+      await api.close();
+    }
+  }, 60_000);
 });
 
 describe('ETA with pacing and caps (validate, status)', () => {
