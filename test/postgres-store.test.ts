@@ -61,7 +61,7 @@ describe.skipIf(skipPostgres())('PostgresStore on a real server', () => {
       const tables = await server.sql<{ relname: string }>(
         `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'rk_broadcast' AND c.relkind = 'r' ORDER BY 1`,
       );
-      expect(tables.map((t) => t.relname)).toEqual(['campaigns', 'leases', 'messages', 'schema_migrations', 'send_slots']);
+      expect(tables.map((t) => t.relname)).toEqual(['campaigns', 'device_days', 'leases', 'messages', 'schema_migrations', 'send_slots']);
       await store.close();
       await server.sql('DROP SCHEMA rk_broadcast CASCADE');
     });

@@ -335,6 +335,12 @@ export class PostgresStore implements Store {
     // An idle connection that the server closed (restart, pg_terminate_backend) is dropped by the pool and replaced
     // on the next query; without a listener its error would crash the process.
     this.pool.on('error', () => undefined);
+    // And every connection, whatever it is doing: pg-pool listens only while a client is idle, and a client checked
+    // out with no statement in flight (between two statements, or while its caller awaits something else) would
+    // emit an unhandled 'error' when the server ends the session (seen on a restart: the process died). The client
+    // is then marked unusable: its next statement fails as `unreachable` (retried on a new connection where that is
+    // safe) and the pool discards it when it is released.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Opens the store and connects at once: migrations applied, connection and schema problems thrown here. */
