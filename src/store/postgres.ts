@@ -619,6 +619,7 @@ export class PostgresStore implements Store {
       `INSERT INTO ${this.t.campaigns} (id, name, project_id, source_path, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING`,
       [init.id, init.name, init.projectId, init.sourcePath, init.now],
+      { retry: true },
     );
     return (await this.getCampaign(init.id))!;
   }
@@ -647,6 +648,7 @@ export class PostgresStore implements Store {
         now,
         patch.lastStopDetail ?? null,
       ],
+      { retry: true }, // sets values: idempotent
     );
   }
 
@@ -1189,7 +1191,8 @@ export class PostgresStore implements Store {
   }
 
   async setMessageDevice(id: number, device: string): Promise<void> {
-    await this.q(`UPDATE ${this.t.messages} SET device = $1 WHERE id = $2`, [device, id]);
+    // Idempotent: safe to run again on a new connection when the first one was lost.
+    await this.q(`UPDATE ${this.t.messages} SET device = $1 WHERE id = $2`, [device, id], { retry: true });
   }
 
   async reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean> {
@@ -1199,6 +1202,8 @@ export class PostgresStore implements Store {
        ON CONFLICT (device, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < $3
        RETURNING d.sent`,
       [device, day, cap],
+      // Run again after a lost connection: at worst a send committed twice counts twice, i.e. one send fewer that day.
+      { retry: true },
     );
     if (rows.length === 0) return false;
     if (rows[0]!.sent > cap) {
