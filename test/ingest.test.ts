@@ -264,6 +264,17 @@ describe('bad-input corpus: every case gives a clear per-file or per-row error, 
     await expect(inspectRecipientCsv({ file: bad('missing-phone-column.csv'), phoneColumn: 'phone' })).rejects.toThrow(/set phone_column/);
   });
 
+  it('inspectRecipientCsv reads a header longer than its small reads, and a quoted one over several lines', async () => {
+    // The header-only read uses 4 KiB chunks: a header of ~12 KiB spans several of them.
+    const columns = ['phone', ...Array.from({ length: 300 }, (_, i) => `kolom_panjang_nomor_${i}_${'x'.repeat(20)}`)];
+    const wide = join(tmp, 'wide-header.csv');
+    writeFileSync(wide, `${columns.join(',')}\n${['0812345678', ...columns.slice(1).map(() => 'v')].join(',')}\n`);
+    expect((await inspectRecipientCsv({ file: wide, phoneColumn: 'phone' })).columns).toEqual(columns);
+    const quoted = join(tmp, 'quoted-header.csv');
+    writeFileSync(quoted, `phone,"catatan\n${'panjang '.repeat(1000)}"\n0812345678,x\n`);
+    expect((await inspectRecipientCsv({ file: quoted, phoneColumn: 'phone' })).columns).toEqual(['phone', `catatan\n${'panjang '.repeat(1000)}`.trim()]);
+  });
+
   it('the whole pipeline (read, normalise, render) survives every corpus file', async () => {
     const template = compileMessageTemplate('Halo {{default nama "Kak"}}', { name: 't.hbs', type: 'text' });
     const files = readdirCorpus();
