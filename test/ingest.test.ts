@@ -84,6 +84,23 @@ describe('normalisePhone', () => {
   });
 });
 
+describe('isPhoneCountry (from the metadata file, without the phone library)', () => {
+  it('agrees with libphonenumber on every two-letter code and refuses what is not one', async () => {
+    const { isSupportedCountry } = await import('libphonenumber-js/max');
+    const { isPhoneCountry } = await import('../src/ingest/countries.js');
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    let known = 0;
+    for (const a of letters) {
+      for (const b of letters) {
+        expect(isPhoneCountry(a + b), a + b).toBe(isSupportedCountry(a + b));
+        if (isPhoneCountry(a + b)) known++;
+      }
+    }
+    expect(known).toBeGreaterThan(200);
+    for (const odd of ['', 'id', '001', 'IDN', '__proto__', 'constructor', 'hasOwnProperty']) expect(isPhoneCountry(odd), odd).toBe(false);
+  });
+});
+
 describe('readRecipientRows', () => {
   it('reads the shipped demo CSV: 25 rows with their line numbers and a quoted comma', async () => {
     const { rows, header } = await readAll({ file: join(import.meta.dirname, '..', 'campaigns', 'demo.csv') });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator } from '../src/emulator/index.js';
-import { writeCampaign } from './helpers/campaign.js';
+import { writeInlineCampaign } from './helpers/campaign.js';
 import { CLI, cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -58,11 +58,12 @@ describe('start-up loads command definitions only', () => {
 });
 
 describe('a resume loads only what the way to its first send needs', () => {
-  it('run on a planned text campaign loads neither file-type, undici\'s whole index, nor the sweep (with --no-sweep)', async () => {
+  it('run on a planned text campaign loads neither file-type, the phone library (no suppression list), undici\'s whole index, nor the sweep (with --no-sweep)', async () => {
     const emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
     try {
       const dir = tempDir('rkb-startup-');
-      const { path } = writeCampaign(dir, { valid: 20 });
+      writeInlineCampaign(dir, { id: 'resume', recipients: 20, prefix: '12', rate: 6000 });
+      const path = join(dir, 'campaigns', 'resume.yaml');
       const db = join(dir, 'state.db');
       const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
       const first = await runCli(['run', path, '--db', db, '--no-sweep', '--limit', '1'], { cwd: dir, env });
@@ -81,7 +82,7 @@ describe('a resume loads only what the way to its first send needs', () => {
       expect(emulator.messages()).toHaveLength(2); // the resume sent
       const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => fileURLToPath(url).slice(ROOT.length));
       expect(files).toContain('dist/send/sender.js');
-      expect(files.filter((f) => /^node_modules\/(file-type|strtok3)\//.test(f) || f === 'node_modules/undici/index.js' || (f.startsWith('dist/sweep/') && f !== 'dist/sweep/final.js'))).toEqual([]);
+      expect(files.filter((f) => /^node_modules\/(file-type|strtok3|libphonenumber-js)\//.test(f) || f === 'node_modules/undici/index.js' || (f.startsWith('dist/sweep/') && f !== 'dist/sweep/final.js'))).toEqual([]);
     } finally {
       await emulator.close();
     }
