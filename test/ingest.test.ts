@@ -84,6 +84,23 @@ describe('normalisePhone', () => {
   });
 });
 
+describe('isPhoneCountry (from the metadata file, without the phone library)', () => {
+  it('agrees with libphonenumber on every two-letter code and refuses what is not one', async () => {
+    const { isSupportedCountry } = await import('libphonenumber-js/max');
+    const { isPhoneCountry } = await import('../src/ingest/countries.js');
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    let known = 0;
+    for (const a of letters) {
+      for (const b of letters) {
+        expect(isPhoneCountry(a + b), a + b).toBe(isSupportedCountry(a + b));
+        if (isPhoneCountry(a + b)) known++;
+      }
+    }
+    expect(known).toBeGreaterThan(200);
+    for (const odd of ['', 'id', '001', 'IDN', '__proto__', 'constructor', 'hasOwnProperty']) expect(isPhoneCountry(odd), odd).toBe(false);
+  });
+});
+
 describe('readRecipientRows', () => {
   it('reads the shipped demo CSV: 25 rows with their line numbers and a quoted comma', async () => {
     const { rows, header } = await readAll({ file: join(import.meta.dirname, '..', 'campaigns', 'demo.csv') });
@@ -262,6 +279,17 @@ describe('bad-input corpus: every case gives a clear per-file or per-row error, 
     const header = await inspectRecipientCsv({ file: bad('wrong-field-count.csv'), phoneColumn: 'phone' });
     expect(header.columns).toEqual(['phone', 'nama', 'kota', 'total']);
     await expect(inspectRecipientCsv({ file: bad('missing-phone-column.csv'), phoneColumn: 'phone' })).rejects.toThrow(/set phone_column/);
+  });
+
+  it('inspectRecipientCsv reads a header longer than its small reads, and a quoted one over several lines', async () => {
+    // The header-only read uses 4 KiB chunks: a header of ~12 KiB spans several of them.
+    const columns = ['phone', ...Array.from({ length: 300 }, (_, i) => `kolom_panjang_nomor_${i}_${'x'.repeat(20)}`)];
+    const wide = join(tmp, 'wide-header.csv');
+    writeFileSync(wide, `${columns.join(',')}\n${['0812345678', ...columns.slice(1).map(() => 'v')].join(',')}\n`);
+    expect((await inspectRecipientCsv({ file: wide, phoneColumn: 'phone' })).columns).toEqual(columns);
+    const quoted = join(tmp, 'quoted-header.csv');
+    writeFileSync(quoted, `phone,"catatan\n${'panjang '.repeat(1000)}"\n0812345678,x\n`);
+    expect((await inspectRecipientCsv({ file: quoted, phoneColumn: 'phone' })).columns).toEqual(['phone', `catatan\n${'panjang '.repeat(1000)}`.trim()]);
   });
 
   it('the whole pipeline (read, normalise, render) survives every corpus file', async () => {

@@ -194,6 +194,21 @@ describe('windows (pure, luxon)', () => {
 });
 
 describe('monthly quota', () => {
+  it('quotaMonth stays right across month boundaries and zones once it has cached a month', () => {
+    const march = quotaMonth(at('2026-03-15T12:00:00Z'), 'Asia/Jakarta');
+    expect(march).toMatchObject({ month: '2026-03', start: at('2026-03-01T00:00:00+07:00'), end: at('2026-04-01T00:00:00+07:00') });
+    // The last millisecond of March in Jakarta, then the first of April, then March again.
+    expect(quotaMonth(at('2026-03-31T23:59:59.999+07:00'), 'Asia/Jakarta').month).toBe('2026-03');
+    expect(quotaMonth(at('2026-04-01T00:00:00+07:00'), 'Asia/Jakarta')).toMatchObject({ month: '2026-04', end: at('2026-05-01T00:00:00+07:00') });
+    expect(quotaMonth(at('2026-03-31T18:00:00Z'), 'Asia/Jakarta').month).toBe('2026-04');
+    expect(quotaMonth(at('2026-03-31T18:00:00Z'), 'UTC').month).toBe('2026-03');
+    expect(quotaMonth(at('2026-02-10T00:00:00Z'), 'Asia/Jakarta').month).toBe('2026-02');
+    // A caller changing the answer does not change the next one.
+    const mutable = quotaMonth(at('2026-02-10T00:00:00Z'), 'Asia/Jakarta');
+    mutable.start = 0;
+    expect(quotaMonth(at('2026-02-11T00:00:00Z'), 'Asia/Jakarta').start).toBe(at('2026-02-01T00:00:00+07:00'));
+  });
+
   it('counts accepted messages per calendar month in the provider zone, and reserves exactly up to the quota', async () => {
     const store = new SqliteStore(join(tempDir(), 'q.db'));
     const clock = new ManualClock(at('2026-03-31T18:30:00Z')); // 1 April 01:30 in Jakarta

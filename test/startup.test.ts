@@ -1,9 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLI } from './helpers/cli.js';
+import { DEMO_PROJECT, startEmulator } from '../src/emulator/index.js';
+import { writeInlineCampaign } from './helpers/campaign.js';
+import { CLI, cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,5 +54,37 @@ describe('start-up loads command definitions only', () => {
     const { files } = loadedBy(['list', '--db', join(dir, 'none.db')]);
     expect(files).toContain('dist/cli/campaign-overview.js');
     expect(files.some((f) => f.startsWith('node_modules/better-sqlite3/'))).toBe(true);
+  });
+});
+
+describe('a resume loads only what the way to its first send needs', () => {
+  it('run on a planned text campaign loads neither file-type, the phone library (no suppression list), undici\'s whole index, nor the sweep (with --no-sweep)', async () => {
+    const emulator = await startEmulator({ port: 0, projects: [{ ...DEMO_PROJECT, ratePerMinute: 100_000 }] });
+    try {
+      const dir = tempDir('rkb-startup-');
+      writeInlineCampaign(dir, { id: 'resume', recipients: 20, prefix: '12', rate: 6000 });
+      const path = join(dir, 'campaigns', 'resume.yaml');
+      const db = join(dir, 'state.db');
+      const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+      const first = await runCli(['run', path, '--db', db, '--no-sweep', '--limit', '1'], { cwd: dir, env });
+      expect(first.code).toBe(0);
+      const log = join(dir, 'modules.log');
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', HOOK, CLI, 'run', path, '--db', db, '--no-sweep', '--limit', '1'], {
+          cwd: dir,
+          env: { ...env, RKB_MODULE_LOG: log },
+          stdio: 'ignore',
+        });
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      expect(code).toBe(0);
+      expect(emulator.messages()).toHaveLength(2); // the resume sent
+      const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => fileURLToPath(url).slice(ROOT.length));
+      expect(files).toContain('dist/send/sender.js');
+      expect(files.filter((f) => /^node_modules\/(file-type|strtok3|libphonenumber-js)\//.test(f) || f === 'node_modules/undici/index.js' || (f.startsWith('dist/sweep/') && f !== 'dist/sweep/final.js'))).toEqual([]);
+    } finally {
+      await emulator.close();
+    }
   });
 });

@@ -7,6 +7,18 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/**
+ * yargs lays out the whole help text of a command before running it (kept for a failure it would print with
+ * help); `fail` above never prints help, and the layout costs ~50-100 ms of every command's start (a resume's way
+ * to its first send). Through yargs' internal methods, so a yargs without them just keeps the cost.
+ */
+function skipHelpCache(parser: object): void {
+  // Not in yargs' types: the internal methods object of the instance (checked at run time below).
+  const internal = (parser as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } }).getInternalMethods?.();
+  const usage = internal?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = (): void => undefined;
+}
+
 /** Wrong flags or arguments, as yargs reports them. */
 class UsageError extends Error {}
 
@@ -50,6 +62,7 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
       exitCode = await cmd.run(args, await ioFor());
     });
   }
+  skipHelpCache(parser);
   try {
     await parser.parseAsync();
   } catch (error) {

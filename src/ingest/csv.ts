@@ -172,6 +172,8 @@ async function* streamRows(
       max_record_size: maxFieldBytes * 4,
     },
     decoding,
+    // The header alone: small reads, so a resume does not parse the first 64 KiB of rows only to drop them.
+    headerOnly ? { highWaterMark: 4096 } : undefined,
   );
 
   let header: CsvHeader | undefined;
@@ -267,8 +269,13 @@ export async function countDataRows(file: string, delimiter?: Delimiter, encodin
  * `.pipe()` alone would not do, leaving a reader waiting forever. `decoder.sawReplacement` tells whether any
  * U+FFFD came through.
  */
-export function parseDecodedFile(file: string, options: Options, decoding: Decoding): { parser: Parser; decoder: DecodeStream } {
-  const source = createReadStream(file);
+export function parseDecodedFile(
+  file: string,
+  options: Options,
+  decoding: Decoding,
+  read?: { highWaterMark: number },
+): { parser: Parser; decoder: DecodeStream } {
+  const source = createReadStream(file, read);
   const decoder = new DecodeStream(decoding);
   const parser = parse(options);
   source.on('error', (err) => parser.destroy(err));

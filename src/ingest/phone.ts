@@ -6,7 +6,6 @@
 import {
   parsePhoneNumberFromString,
   validatePhoneNumberLength,
-  isSupportedCountry,
   type CountryCode,
   type PhoneNumber,
 } from 'libphonenumber-js/max';
@@ -18,10 +17,7 @@ export type { CountryCode } from 'libphonenumber-js/max';
 /** The result of normalising one number: the API's form, or a human reason why not. */
 export type PhoneResult = { ok: true; phone: string } | { ok: false; reason: string };
 
-/** True when `code` is an ISO 3166 alpha-2 country that phone normalisation knows (e.g. `ID`, `MY`, `SG`). */
-export function isPhoneCountry(code: string): code is CountryCode {
-  return isSupportedCountry(code);
-}
+export { isPhoneCountry } from './countries.js';
 
 // What people put between digits in spreadsheets: spaces (incl. no-break), dashes, dots, brackets, slashes.
 const ALLOWED = /^\+?[\d\s\u00a0\-.()/]+$/;

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES, IngestError, parseDecodedFile, sniffCsv, translateParseError } from './csv.js';
 import { DecodeError, describeDecodeError } from './encoding.js';
 import { columnList, excerpt } from './excerpt.js';
-import { normalisePhone, type CountryCode } from './phone.js';
+import type { CountryCode } from './phone.js';
 
 /** A line of a suppression file that held no usable number. */
 export interface SuppressionProblem {
@@ -59,6 +59,9 @@ export async function loadSuppression(
     result.invalidLines++;
     if (result.problems.length < keep) result.problems.push(p);
   };
+  if (files.length === 0) return result;
+  // Loaded here: a campaign without suppression lists (and a resume's start-up) does not need the phone library.
+  const { normalisePhone } = await import('./phone.js');
 
   for (const file of files) {
     const name = excerpt(basename(file), 120);

@@ -8,7 +8,7 @@ import { MonthlyQuota, type QuotaReservations, type QuotaSettings } from '../sch
 import type { BackoffOptions } from '../send/backoff.js';
 import type { SendStopReason } from '../send/sender.js';
 import type { Store } from '../store/port.js';
-import { sweepCampaign, type SweepEvent, type SweepOutcome } from '../sweep/index.js';
+import type { SweepEvent, SweepOutcome } from '../sweep/index.js';
 import { runCampaign, type RunEvent, type RunResult } from './run.js';
 
 /** Flags of one campaign run, shared by `run` (one campaign) and `due` (several at once). */
@@ -130,6 +130,8 @@ export async function runAndSweep(setup: RunAndSweepSetup): Promise<RunAndSweepR
   let sweep: SweepOutcome | null = null;
   if (setup.sweep && send && SWEEP_AFTER.includes(send.reason)) {
     const { untilFinal } = setup.sweep;
+    // Loaded when a sweep runs, not on the way to a resume's first send.
+    const { sweepCampaign } = await import('../sweep/index.js');
     sweep = await sweepCampaign(
       { api: setup.api, store: setup.store, clock: setup.clock, emit: setup.emitSweep },
       {

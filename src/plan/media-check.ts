@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
 import type { Campaign } from '../config/campaign.js';
 import { formatSize } from '../core/size.js';
 import { safeText } from '../core/text.js';
@@ -124,6 +123,8 @@ export class MediaChecker {
         if (bytesRead === 0) break;
         const bytes = buffer.subarray(0, bytesRead);
         if (read === 0) {
+          // Loaded on first use: a campaign without media (and a resume's start-up) never needs it (~70 ms).
+          const { fileTypeFromBuffer, fileTypeFromFile } = await import('file-type');
           let detected = await fileTypeFromBuffer(bytes);
           if ((detected === undefined || detected.ext === 'zip' || detected.ext === 'cfb') && size > bytesRead) {
             detected = (await fileTypeFromFile(real)) ?? detected;

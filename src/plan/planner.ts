@@ -4,7 +4,6 @@ import { campaignFingerprintInputs, readMessageSource, readTemplateFile, type Ca
 import type { Clock } from '../core/clock.js';
 import { inspectRecipientCsv, readRecipientRows, type CsvHeader } from '../ingest/csv.js';
 import { columnList, excerpt } from '../ingest/excerpt.js';
-import { normalisePhone } from '../ingest/phone.js';
 import { loadSuppression, type Suppression } from '../ingest/suppression.js';
 import { compilePayloadTemplate, type PayloadTemplate } from '../render/payload.js';
 import { compileMessageTemplate, missingColumnMessage, type MessageTemplate } from '../render/template.js';
@@ -156,6 +155,8 @@ export async function prepareCampaign(
 export async function* planRows(prepared: PreparedCampaign): AsyncGenerator<PlanRowInput> {
   const { campaign, template, payload, suppression, timezoneColumn, variants, mediaPath, fixedMedia } = prepared;
   const country = campaign.recipients.defaultCountry;
+  // Loaded when rows are planned: a resume of a complete plan does not need the phone library.
+  const { normalisePhone } = await import('../ingest/phone.js');
   for await (const row of readRecipientRows({
     file: campaign.recipients.file,
     delimiter: prepared.header.delimiter,

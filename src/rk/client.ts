@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { Agent } from './undici-agent.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { formatSize } from '../core/size.js';
