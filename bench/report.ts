@@ -129,7 +129,7 @@ export async function benchReport(
               `${(bytes / 1_048_576).toFixed(0)} MiB written` +
               (runs > 1 ? ` (runs: ${ratios.map((x) => x.toFixed(1) + 'x').join(', ')})` : ''),
             ...(size === 1_000_000 ? { target: '<= 5x csv-parse' } : {}),
-            note: `real CLI, streamed from SQLite through csv-stringify to a 0600 file; /usr/bin/time; median of ${runs}, each after its own csv-parse baseline`,
+            note: `real CLI, streamed from SQLite through the report's CSV writer (csv-stringify's output, src/report/csv-fast.ts) to a 0600 file; /usr/bin/time; median of ${runs}, each after its own csv-parse baseline`,
           });
           continue;
         }
