@@ -2,8 +2,29 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore, type Durability } from '../src/store/sqlite.js';
-import type { PlanRowInput } from '../src/store/types.js';
+import type { Store } from '../src/store/port.js';
+import type { OutgoingMessage, PlanRowInput } from '../src/store/types.js';
 import type { BenchRow } from './types.js';
+
+/** Plans `messages` sendable rows into campaign `id` of project `projectId`; returns them, ready to send. */
+export async function planBenchMessages(store: Store, id: string, projectId: string, messages: number): Promise<OutgoingMessage[]> {
+  await store.ensureCampaign({ id, name: id, projectId, sourcePath: `/${id}.yaml`, now: 0 });
+  const gen = await store.beginPlan(id, 'fresh', 0);
+  const plan: PlanRowInput[] = Array.from({ length: messages }, (_, i) => ({
+    line: i + 2,
+    rawPhone: `0812${i}`,
+    phone: `62812${String(i).padStart(8, '0')}`,
+    fields: { phone: `0812${i}`, name: `n${i}` },
+    state: 'planned' as const,
+    text: `Halo n${i}`,
+    payload: null,
+    requestId: `rq-${i}`,
+    reason: null,
+  }));
+  await store.insertPlanBatch(id, gen, plan, 0);
+  await store.completePlan(id, gen, { csv: '', template: '', config: '', suppress: '', media: '' }, 0);
+  return store.nextPlanned(id, 1, messages);
+}
 
 /**
  * The cost of the checkpoint protocol per send: `markSending` (committed before the request) plus
@@ -13,22 +34,7 @@ export async function benchCheckpoint(messages = 5_000): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const durability of ['normal', 'full'] as Durability[]) {
     const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'rkb-bench-cp-')), 'state.db'), { durability });
-    await store.ensureCampaign({ id: 'c', name: 'c', projectId: 'p', sourcePath: '/c.yaml', now: 0 });
-    const gen = await store.beginPlan('c', 'fresh', 0);
-    const plan: PlanRowInput[] = Array.from({ length: messages }, (_, i) => ({
-      line: i + 2,
-      rawPhone: `0812${i}`,
-      phone: `62812${String(i).padStart(8, '0')}`,
-      fields: { phone: `0812${i}`, name: `n${i}` },
-      state: 'planned' as const,
-      text: `Halo n${i}`,
-      payload: null,
-      requestId: `rq-${i}`,
-      reason: null,
-    }));
-    await store.insertPlanBatch('c', gen, plan, 0);
-    await store.completePlan('c', gen, { csv: '', template: '', config: '', suppress: '', media: '' }, 0);
-    const todo = await store.nextPlanned('c', 1, messages);
+    const todo = await planBenchMessages(store, 'c', 'p', messages);
     const start = process.hrtime.bigint();
     for (const m of todo) {
       await store.markSending(m.id, 2);

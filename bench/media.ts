@@ -3,15 +3,14 @@
  * distinct, against the same campaign as a text message. Each row's file is realpath'd, stat'ed, sniffed and
  * hashed once. `BENCH_ONLY=media`; `BENCH_MEDIA_ROWS` sets the size (default 100,000).
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planOnce } from './plan.js';
 import type { BenchRow } from './types.js';
 
-const CLI = fileURLToPath(new URL('../../bin/rk-broadcast.js', import.meta.url));
 const PDF = fileURLToPath(new URL('../../test/fixtures/media/invoice.pdf', import.meta.url));
 
 async function generate(dir: string, rows: number): Promise<void> {
@@ -28,23 +27,6 @@ async function generate(dir: string, rows: number): Promise<void> {
   await once(out, 'finish');
 }
 
-function planOnce(dir: string, campaign: string): Promise<{ seconds: number; maxRssMb: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', process.execPath, CLI, 'run', campaign, '--dry-run', '--db', join(dir, `${Date.now()}.db`), '--quiet'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, CI: 'true', RK_API_KEY: 'bench', RK_API_SECRET: 'bench-secret', RK_BASE_URL: 'http://127.0.0.1:9/api/v1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', () => {
-      const m = /BENCH ([\d.]+) (\d+)/.exec(stderr);
-      if (!m) return reject(new Error(`no timing in: ${stderr}`));
-      resolve({ seconds: Number(m[1]), maxRssMb: Number(m[2]) / 1024 });
-    });
-  });
-}
 
 /** Planning time and peak RSS with and without a per-row media file. */
 export async function benchMedia(rows = Number(process.env.BENCH_MEDIA_ROWS ?? 100_000)): Promise<BenchRow[]> {
@@ -54,8 +36,8 @@ export async function benchMedia(rows = Number(process.env.BENCH_MEDIA_ROWS ?? 1
     const base = ['id: bench-media', 'device: RK-DEMO', 'recipients: { file: r.csv }', 'message: "Halo {{name}}, tagihan terlampir"'];
     writeFileSync(join(dir, 'text.yaml'), base.join('\n') + '\n');
     writeFileSync(join(dir, 'media.yaml'), [...base, 'type: document', 'media: "invoices/{{customer_id}}.pdf"'].join('\n') + '\n');
-    const text = await planOnce(dir, join(dir, 'text.yaml'));
-    const media = await planOnce(dir, join(dir, 'media.yaml'));
+    const text = await planOnce(dir, join(dir, 'text.yaml'), join(dir, 'text.db'));
+    const media = await planOnce(dir, join(dir, 'media.yaml'), join(dir, 'media.db'));
     const n = rows.toLocaleString('en-US');
     const fmt = (r: { seconds: number; maxRssMb: number }) =>
       `${r.seconds.toFixed(1)} s (${Math.round(rows / r.seconds).toLocaleString('en-US')} rows/s), peak RSS ${r.maxRssMb.toFixed(0)} MiB`;

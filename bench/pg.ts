@@ -21,8 +21,8 @@ import { ensurePlan, prepareCampaign } from '../src/plan/planner.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/port.js';
-import type { PlanRowInput } from '../src/store/types.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { planBenchMessages } from './checkpoint.js';
 import type { BenchRow } from './types.js';
 
 /** The same recipient file as bench/plan.ts: mixed number styles, a few invalid and duplicate rows. */
@@ -75,22 +75,7 @@ function percentile(sorted: number[], p: number): number {
 
 /** Per-send cost of the store calls of one send, in µs: p50 and p99 over `messages` sends. */
 async function sendOverhead(store: Store, messages: number): Promise<{ p50: number; p99: number; mean: number }> {
-  await store.ensureCampaign({ id: 'send', name: 'send', projectId: 'bench-send', sourcePath: '/send.yaml', now: 0 });
-  const gen = await store.beginPlan('send', 'fresh', 0);
-  const plan: PlanRowInput[] = Array.from({ length: messages }, (_, i) => ({
-    line: i + 2,
-    rawPhone: `0812${i}`,
-    phone: `62812${String(i).padStart(8, '0')}`,
-    fields: { phone: `0812${i}`, name: `n${i}` },
-    state: 'planned' as const,
-    text: `Halo n${i}`,
-    payload: null,
-    requestId: `rq-${i}`,
-    reason: null,
-  }));
-  await store.insertPlanBatch('send', gen, plan, 0);
-  await store.completePlan('send', gen, { csv: '', template: '', config: '', suppress: '', media: '' }, 0);
-  const todo = await store.nextPlanned('send', 1, messages);
+  const todo = await planBenchMessages(store, 'send', 'bench-send', messages);
   const micros: number[] = [];
   // A virtual clock at 600/min: a slot every 100 ms, each answered 50 ms later, so the window holds ~600 slots
   // (the limit is set above that: this measures the cost of a granted slot, not the waiting for one).

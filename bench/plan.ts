@@ -9,9 +9,9 @@ import type { BenchRow } from './types.js';
 const CLI = fileURLToPath(new URL('../../bin/rk-broadcast.js', import.meta.url));
 
 /** Runs the real CLI's planning (`run --dry-run`) under /usr/bin/time for wall time and peak RSS. */
-async function planOnce(dir: string, campaign: string): Promise<{ seconds: number; maxRssMb: number; stderr: string }> {
+export async function planOnce(dir: string, campaign: string, db = join(dir, 'state.db')): Promise<{ seconds: number; maxRssMb: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', process.execPath, CLI, 'run', campaign, '--dry-run', '--db', join(dir, 'state.db'), '--quiet'], {
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M', process.execPath, CLI, 'run', campaign, '--dry-run', '--db', db, '--quiet'], {
       cwd: dir,
       env: { PATH: process.env.PATH, CI: 'true', RK_API_KEY: 'bench', RK_API_SECRET: 'bench-secret', RK_BASE_URL: 'http://127.0.0.1:9/api/v1' },
       stdio: ['ignore', 'ignore', 'pipe'],

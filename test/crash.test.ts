@@ -5,24 +5,14 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { writeCampaign } from './helpers/campaign.js';
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+// Seeded, so a failing run can be replayed with the same kill moments.
+import { mulberry32 } from '../src/emulator/prng.js';
 
 let emulator: RunningEmulator | undefined;
 afterEach(async () => {
   await emulator?.close();
   emulator = undefined;
 });
-
-/** A seeded generator, so a failing run can be replayed with the same kill moments. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,20 +1,12 @@
 import { getExampleNumber, type CountryCode } from 'libphonenumber-js/max';
 import examples from 'libphonenumber-js/mobile/examples';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/emulator/prng.js';
 import { fastMobile } from '../src/ingest/phone-fast.js';
 import { normalisePhone, normalisePhoneWithLibphonenumber } from '../src/ingest/phone.js';
 
-// A deterministic generator (mulberry32), so a failure names a reproducible sample.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A deterministic generator, so a failure names a reproducible sample.
+const rng = mulberry32;
 
 /** Numbers near a real mobile of `country` in every shape people write: many valid, many just off. */
 function samples(country: CountryCode, count: number, seed: number): string[] {

@@ -731,6 +731,12 @@ export function describeStore(name: string, make: MakeStore): void {
         const rows = await byPhone(store);
         expect(rows.get('6281100000001')!.device).toBe('RK-B');
         expect(rows.get('6281100000002')!.device ?? null).toBeNull();
+        // The sending transition records the device it leaves through, in the same statement; null keeps it.
+        const second = (await ids(store)).get('6281100000002')!;
+        await store.markSending(second, 5, 'RK-C');
+        await store.markSending(id, 5, null);
+        const after = await byPhone(store);
+        expect([after.get('6281100000001')!.device, after.get('6281100000002')!.device]).toEqual(['RK-B', 'RK-C']);
       });
 
       it('reserveDeviceDay counts up to the cap per device and day, release gives one back, deviceDay reads counts and the first day', async () => {
@@ -768,14 +774,14 @@ export function describeStore(name: string, make: MakeStore): void {
         await plan(store, [row(1, '6281'), row(2, '6282'), row(3, '6283'), row(4, '6284'), row(5, '6285')]);
         const id = await ids(store);
         expect((await take(store, A.owner, 100)).acquired).toBe(true);
-        expect(await store.markSending(id.get('6281')!, 110, A)).toBe(1);
+        expect(await store.markSending(id.get('6281')!, 110, null, A)).toBe(1);
         await store.markAccepted(id.get('6281')!, 'u1', 'queued', 111, A);
-        for (const phone of ['6282', '6283', '6284']) await store.markSending(id.get(phone)!, 112, A);
+        for (const phone of ['6282', '6283', '6284']) await store.markSending(id.get(phone)!, 112, null, A);
         // Runner A froze: its lease went stale and B took the campaign over.
         expect((await take(store, B.owner, 100_000)).acquired).toBe(true);
         const before = await report(store);
         const refusals = [
-          store.markSending(id.get('6285')!, 100_001, A),
+          store.markSending(id.get('6285')!, 100_001, null, A),
           store.markAccepted(id.get('6282')!, 'u2', 'queued', 100_001, A),
           store.markRetry(id.get('6283')!, ERR, 0, 100_001, { countAttempt: true, uncertain: true }, A),
           store.markRejected(id.get('6284')!, ERR, 100_001, A),
@@ -788,8 +794,8 @@ export function describeStore(name: string, make: MakeStore): void {
         expect(await report(store)).toEqual(before);
         // The new holder carries on; a wrong campaign in the fence is refused too.
         await store.markAccepted(id.get('6282')!, 'u2', 'queued', 100_002, B);
-        await expect(store.markSending(id.get('6285')!, 100_003, { campaignId: 'other', owner: B.owner })).rejects.toBeInstanceOf(LeaseLostError);
-        expect(await store.markSending(id.get('6285')!, 100_003, B)).toBe(1);
+        await expect(store.markSending(id.get('6285')!, 100_003, null, { campaignId: 'other', owner: B.owner })).rejects.toBeInstanceOf(LeaseLostError);
+        expect(await store.markSending(id.get('6285')!, 100_003, null, B)).toBe(1);
         // A row in another state with the lease held is still a TransitionError.
         await expect(store.markAccepted(id.get('6281')!, 'u9', 'queued', 100_004, B)).rejects.toBeInstanceOf(TransitionError);
         // Released: nobody holds it, so nobody may move rows under a fence.
@@ -824,7 +830,7 @@ export function describeStore(name: string, make: MakeStore): void {
           await store.releaseLease('c1', `new-${i - 1}`);
           await take(store, owner, i * 100_000);
           const [sent, takeover] = await Promise.allSettled([
-            store.markSending(id.get(`628${i}`)!, i * 100_000 + 1, { campaignId: 'c1', owner }),
+            store.markSending(id.get(`628${i}`)!, i * 100_000 + 1, null, { campaignId: 'c1', owner }),
             other.acquireLease({ campaignId: 'c1', owner: `new-${i}`, pid: 2, host: 'h2' }, i * 100_000 + 50_000, 30_000),
           ]);
           expect(takeover).toMatchObject({ status: 'fulfilled', value: { acquired: true } });
@@ -845,8 +851,8 @@ export function describeStore(name: string, make: MakeStore): void {
         await take(store, A.owner, 100);
         for (let i = 0; i < 10; i++) {
           const results = await Promise.allSettled([
-            store.markSending(id.get(`628${i}`)!, 200 + i, A),
-            other.markSending(id.get(`628${i}`)!, 200 + i, A),
+            store.markSending(id.get(`628${i}`)!, 200 + i, null, A),
+            other.markSending(id.get(`628${i}`)!, 200 + i, null, A),
           ]);
           expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
           expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(TransitionError);

@@ -22,8 +22,11 @@ export interface SendQueue {
   /** Earliest `next_attempt_at` among planned rows (for waiting on backoff), or null when none is planned. */
   nextPlannedAt(campaignId: string): Promise<number | null>;
 
-  /** planned -> sending, committed before the request leaves. Returns the attempt number. Guarded. */
-  markSending(id: number, now: number, fence?: LeaseFence): Promise<number>;
+  /**
+   * planned -> sending, committed before the request leaves, recording the `device` it leaves through (null: keep
+   * the one recorded). Returns the attempt number. Guarded.
+   */
+  markSending(id: number, now: number, device?: string | null, fence?: LeaseFence): Promise<number>;
   /** sending -> accepted with the UUID. Guarded. */
   markAccepted(id: number, uuid: string, apiStatus: string, now: number, fence?: LeaseFence): Promise<void>;
   /**

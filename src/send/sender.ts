@@ -386,8 +386,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
     try {
       // Before `sending`: a row whose file changed stays `planned` and the run stops (fatal, below).
       rowMedia = await options.mediaFor?.(msg);
-      attempt = await store.markSending(msg.id, clock.now());
-      await store.setMessageDevice(msg.id, device);
+      attempt = await store.markSending(msg.id, clock.now(), device);
     } catch (err) {
       rowMedia?.release();
       await store.releaseSendSlot(slot, clock.now());

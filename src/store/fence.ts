@@ -7,7 +7,7 @@ import type { LeaseFence } from './types.js';
 
 /** The transitions of the send path: each one passes the fence as its last argument. */
 const FENCED = {
-  markSending: 2,
+  markSending: 3,
   markAccepted: 4,
   markRetry: 5,
   markRejected: 3,

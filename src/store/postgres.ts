@@ -981,19 +981,19 @@ export class PostgresStore implements Store {
     return rows[0]?.at ?? null;
   }
 
-  async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
+  async markSending(id: number, now: number, device?: string | null, fence?: LeaseFence): Promise<number> {
     // One statement: the guarded transition and the campaign's send times commit together.
     const run = async (): Promise<number | undefined> => (await this.q<{ attempts: number }>(
       `WITH m AS (
          UPDATE ${this.t.messages} SET state = 'sending', attempts = attempts + 1, sending_at = $2,
-           first_sent_at = COALESCE(first_sent_at, $2), updated_at = $2
+           first_sent_at = COALESCE(first_sent_at, $2), device = COALESCE($5::text, device), updated_at = $2
          WHERE id = $1 AND state = 'planned' AND ${this.fenceSql(3)} RETURNING attempts, campaign_id
        ), c AS (
          UPDATE ${this.t.campaigns} SET first_send_at = COALESCE(first_send_at, $2), last_send_at = $2, updated_at = $2
          WHERE id = (SELECT campaign_id FROM m)
        )
        SELECT attempts FROM m`,
-      [id, now, ...fenceParams(fence)],
+      [id, now, ...fenceParams(fence), device ?? null],
     )).rows[0]?.attempts;
     return this.transition(id, 'planned', 'sending', now, fence, run, (row) => row.attempts);
   }

@@ -286,7 +286,7 @@ export class SqliteStore implements Store {
       ),
       markSending: db.prepare(
         `UPDATE messages SET state = 'sending', attempts = attempts + 1, sending_at = @now,
-           first_sent_at = COALESCE(first_sent_at, @now), updated_at = @now
+           first_sent_at = COALESCE(first_sent_at, @now), device = COALESCE(@device, device), updated_at = @now
          WHERE id = @id AND state = 'planned'
            AND (@owner IS NULL OR (campaign_id = @fenceCampaign
              AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner))) RETURNING attempts, campaign_id`,
@@ -601,10 +601,10 @@ export class SqliteStore implements Store {
     return this.stmt.nextPlannedAt.get(campaignId)?.at ?? null;
   }
 
-  async markSending(id: number, now: number, fence?: LeaseFence): Promise<number> {
+  async markSending(id: number, now: number, device?: string | null, fence?: LeaseFence): Promise<number> {
     return this.db
       .transaction(() => {
-        const row = this.stmt.markSending.get({ id, now, ...fenceParams(fence) }) as { attempts: number; campaign_id: string } | undefined;
+        const row = this.stmt.markSending.get({ id, now, device: device ?? null, ...fenceParams(fence) }) as { attempts: number; campaign_id: string } | undefined;
         if (!row) throw this.refusal(id, 'planned', 'sending', fence);
         this.stmt.campaignSent.run({ campaignId: row.campaign_id, now });
         return row.attempts;

@@ -82,11 +82,10 @@ export function storageFixture() {
 /** Whether this process may mount file systems and switch users. */
 export const ROOT = process.getuid?.() === 0;
 
-/** `describe` when root; otherwise `describe.skip`, saying on stderr which tests are skipped and why. */
+/** `describe` when root; otherwise skipped (`describe.skipIf`), saying on stderr which tests are skipped and why. */
 export function rootOnly(file: string): (name: string, body: () => void) => void {
-  if (ROOT) return (name, body) => describe(name, body);
-  console.warn(`${file}: not running as root: SKIPPING the tests that need root (tmpfs / read-only bind mounts / another user).`);
-  return (name, body) => describe.skip(name, body);
+  if (!ROOT) console.warn(`${file}: not running as root: SKIPPING the tests that need root (tmpfs / read-only bind mounts / another user).`);
+  return (name, body) => describe.skipIf(!ROOT)(name, body);
 }
 
 /** Fills the file system holding `dir` to the last byte; returns the filler file. */
