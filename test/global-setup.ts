@@ -3,13 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 /**
- * Builds dist/ once before any test: the end-to-end tests run the real CLI (`bin/rk-broadcast.js`), which loads
- * the compiled code. A type error fails the whole run, as `npm run build` would.
+ * Builds once before any test, as `npm run build` does: dist/ (what tests import) and the CLI bundle in
+ * dist/bundle/ (what the end-to-end tests run through `bin/rk-broadcast.js`). A type error fails the whole run.
  */
 export default function setup(): void {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
 }

@@ -11,6 +11,19 @@ import { tempDir } from './helpers/tmp.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOOK = fileURLToPath(new URL('./helpers/module-log.mjs', import.meta.url));
 
+/** Each chunk of the CLI bundle and the files it was made of (scripts/build.mjs writes this at build time). */
+const CHUNKS = JSON.parse(readFileSync(join(ROOT, 'dist', 'bundle', 'meta.json'), 'utf8')) as Record<string, string[]>;
+
+/**
+ * The files (relative to the repository) whose code a process loaded, from the module log at `log`: a chunk of the
+ * CLI bundle stands for the compiled modules and packages it holds, so the checks below name source modules.
+ */
+function loadedFiles(log: string): string[] {
+  const urls = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))];
+  const files = urls.map((url) => fileURLToPath(url).slice(ROOT.length));
+  return [...new Set(files.flatMap((file) => CHUNKS[file] ?? [file]))];
+}
+
 /** The files a CLI process loaded (relative to the repository), and what it printed. */
 function loadedBy(args: string[]): { files: string[]; stdout: string } {
   const log = join(tempDir('rkb-startup-'), 'modules.log');
@@ -19,15 +32,14 @@ function loadedBy(args: string[]): { files: string[]; stdout: string } {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => fileURLToPath(url).slice(ROOT.length));
-  return { files, stdout };
+  return { files: loadedFiles(log), stdout };
 }
 
 /** Packages a command needs only when it runs (database, HTTP, schemas, templates, CSV, dates, bars, queues). */
 const HEAVY_PACKAGES = ['better-sqlite3', 'undici', 'zod', 'handlebars', 'luxon', 'csv-parse', 'csv-stringify', 'yaml', 'dotenv', 'cli-progress', 'p-queue', 'bottleneck', 'libphonenumber-js', 'file-type'];
 
 /** The only compiled modules start-up may load: the CLI's definitions and the small constants they show. */
-const START_UP_MODULES = /^dist\/(cli\/(main|command|flags|input-error|io|signals|emulator-run|commands\/[a-z-]+)|core\/(exit-codes|duration|text)|report\/(formats|status)|rk\/types)\.js$/;
+const START_UP_MODULES = /^dist\/(cli\/(main|command|flags|input-error|io|signals|emulator-run|commands\/[a-z-]+)|core\/(exit-codes|duration|text|version)|report\/(formats|status)|rk\/types)\.js$/;
 
 describe('start-up loads command definitions only', () => {
   for (const args of [['--version'], ['--help'], ['run', '--help'], ['report', '--help']]) {
@@ -36,6 +48,8 @@ describe('start-up loads command definitions only', () => {
       // The hook saw the process: the launcher and main were loaded through it.
       expect(files).toContain('bin/rk-broadcast.js');
       expect(files).toContain('dist/cli/main.js');
+      // The CLI runs from the bundle (scripts/build.mjs), not from dist/'s separate modules.
+      expect(files).not.toContain('dist/bundle/main.js');
       if (args[0] === '--version') {
         expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
         // Answered before yargs and the command definitions load.
@@ -80,7 +94,7 @@ describe('a resume loads only what the way to its first send needs', () => {
       });
       expect(code).toBe(0);
       expect(emulator.messages()).toHaveLength(2); // the resume sent
-      const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => fileURLToPath(url).slice(ROOT.length));
+      const files = loadedFiles(log);
       expect(files).toContain('dist/send/sender.js');
       expect(files.filter((f) => /^node_modules\/(file-type|strtok3|libphonenumber-js)\//.test(f) || f === 'node_modules/undici/index.js' || (f.startsWith('dist/sweep/') && f !== 'dist/sweep/final.js'))).toEqual([]);
     } finally {

@@ -1,11 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { EXIT } from '../core/exit-codes.js';
+import { packageVersion } from '../core/version.js';
 import type { CliIo } from './io.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /**
  * yargs lays out the whole help text of a command before running it (kept for a failure it would print with

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { extname, relative, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { Campaign } from '../../config/campaign.js';
 import { EXIT } from '../../core/exit-codes.js';
+import { packageVersion } from '../../core/version.js';
 import { REPORT_FORMATS, REPORT_LANGS, type ReportFormat, type ReportLang } from '../../report/formats.js';
 import { RETRY_STATUSES } from '../../report/status.js';
 import type { FailedOnlyStats, ReportSource } from '../../report/index.js';
@@ -27,14 +28,6 @@ interface ReportArgs {
   lang?: ReportLang;
   db?: string;
   quiet?: boolean;
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '';
-  }
 }
 
 /** The format asked for, else the one `--out`'s extension names, else CSV. */
