@@ -1,8 +1,25 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { describeRateWindow, describeStore, type MakeStore } from './store-conformance.js';
+
+/**
+ * The per-state counts the triggers keep (migration 6) against a count of the rows themselves: checked after
+ * every conformance test, so every insert, delete and transition the suite makes is checked to keep them true.
+ */
+function expectCountsKept(path: string): void {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const kept = db.prepare('SELECT campaign_id, state, n FROM message_counts WHERE n <> 0 ORDER BY 1, 2').all();
+    const counted = db.prepare('SELECT campaign_id, state, COUNT(*) AS n FROM messages GROUP BY 1, 2 ORDER BY 1, 2').all();
+    expect(kept).toEqual(counted);
+  } finally {
+    db.close();
+  }
+}
 
 /** A new SQLite file per test; `another` opens a second connection to it, as a second process would. */
 const make: MakeStore = async () => {
@@ -11,7 +28,13 @@ const make: MakeStore = async () => {
   return {
     store: new SqliteStore(path),
     another: async () => new SqliteStore(path),
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: async () => {
+      try {
+        expectCountsKept(path);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
   };
 };
 

@@ -1,6 +1,8 @@
+import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../src/store/schema.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { TransitionError, type PlanRowInput } from '../src/store/types.js';
 import { tempDir } from './helpers/tmp.js';
@@ -40,6 +42,45 @@ describe('SqliteStore', () => {
     const again = new SqliteStore(join(dir, 'sub', 'state.db'));
     expect(await again.listCampaigns()).toEqual([]);
     await again.close();
+  });
+
+  it('migration 6 counts the messages a database already holds, and the counts follow every change after it', async () => {
+    const path = join(tempDir(), 'state.db');
+    // A database as the previous release left it (schema 5), with a sent campaign and a planned one.
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.slice(0, 5)) old.exec(migration);
+    old.pragma('user_version = 5');
+    const insertCampaign = old.prepare("INSERT INTO campaigns (id, name, project_id, source_path, plan_generation, plan_complete, created_at, updated_at) VALUES (?, ?, 'p1', '/x.yaml', 1, 1, 1, 1)");
+    insertCampaign.run('sent', 'Sent');
+    insertCampaign.run('new', 'New');
+    const insertMessage = old.prepare("INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, state, request_id, updated_at) VALUES (?, 1, ?, ?, ?, '{}', ?, ?, 1)");
+    const states = ['accepted', 'accepted', 'accepted', 'rejected', 'unknown', 'planned', 'invalid'];
+    states.forEach((state, i) => insertMessage.run('sent', i + 2, `+6281${i}`, state === 'invalid' ? null : `+6281${i}`, state, state === 'invalid' ? null : `rq-${i}`));
+    for (let i = 0; i < 4; i++) insertMessage.run('new', i + 2, `+6282${i}`, `+6282${i}`, 'planned', `rq-new-${i}`);
+    old.close();
+
+    const store = new SqliteStore(path);
+    try {
+      const sent = await store.counts('sent');
+      expect(sent.total).toBe(7);
+      expect(sent.byState).toMatchObject({ accepted: 3, rejected: 1, unknown: 1, planned: 1, invalid: 1, sending: 0, failed_to_send: 0 });
+      expect((await store.counts('new')).byState.planned).toBe(4);
+      // Changes after the migration move the counts: a send, a replan that removes rows, a fresh plan.
+      const [first] = await store.nextPlanned('new', 1e12, 1);
+      await store.markSending(first!.id, 2);
+      expect((await store.counts('new')).byState).toMatchObject({ planned: 3, sending: 1 });
+      const gen = await store.beginPlan('new', 'replan', 3);
+      await store.insertPlanBatch('new', gen, [row(9, '+628299')], 3);
+      await store.completePlan('new', gen, FP, 3);
+      const afterReplan = (await store.counts('new')).byState;
+      expect(afterReplan).toMatchObject({ planned: 1, sending: 0, skipped: 4 });
+    } finally {
+      await store.close();
+    }
+    const raw = new Database(path, { readonly: true });
+    const counted = raw.prepare("SELECT state, COUNT(*) AS n FROM messages WHERE campaign_id = 'new' GROUP BY state ORDER BY state").all();
+    raw.close();
+    expect(counted).toEqual([{ state: 'planned', n: 1 }, { state: 'skipped', n: 4 }]);
   });
 
   it('plans rows, deduplicating by request id with the first row winning', async () => {

@@ -334,10 +334,9 @@ export class SqliteStore implements Store {
            last_checked_at = @checkedAt, checks = checks + 1, updated_at = @checkedAt
          WHERE id = @id AND state = 'accepted'`,
       ),
-      // One state at a time over the (campaign_id, state, line) index: about half the time of the GROUP BY at a
-      // million rows (120 -> 68 ms), and `counts` is on the way to a resume's first send.
-      countInState: db.prepare<[string, MessageState], { n: number }>(
-        'SELECT COUNT(*) AS n FROM messages WHERE campaign_id = ? AND state = ?',
+      // Kept by triggers (migration 6): counting a million rows was ~70 ms on the way to a resume's first send.
+      countByState: db.prepare<[string], { state: MessageState; n: number }>(
+        'SELECT state, n FROM message_counts WHERE campaign_id = ?',
       ),
       countByApiStatus: db.prepare<[string], { api_status: string; n: number }>(
         `SELECT api_status, COUNT(*) AS n FROM messages WHERE campaign_id = ? AND state = 'accepted' GROUP BY api_status`,
@@ -691,8 +690,7 @@ export class SqliteStore implements Store {
   async counts(campaignId: string): Promise<CampaignCounts> {
     const byState = Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as Record<MessageState, number>;
     let total = 0;
-    for (const state of MESSAGE_STATES) {
-      const n = this.stmt.countInState.get(campaignId, state)?.n ?? 0;
+    for (const { state, n } of this.stmt.countByState.all(campaignId)) {
       byState[state] = n;
       total += n;
     }
