@@ -238,6 +238,31 @@ describe('a very long Retry-After (item 8)', () => {
   }, TEST_MS);
 });
 
+describe('tuning variables are checked, not ignored', () => {
+  it('a whole-number variable that is not one (RK_HEALTH_RATE, RK_DB_BUSY_TIMEOUT_MS) or an unknown RK_DB_DURABILITY is bad input (exit 2) naming it, before anything is sent', async () => {
+    const server = await hostileServer((_seen, _req, res) => accepted(res));
+    const dir = tempDir();
+    writeInlineCampaign(dir, { id: 'badint', recipients: 1, prefix: '16', rate: 6000 });
+    const run = (extra: Record<string, string>, args = ['run', join(dir, 'campaigns', 'badint.yaml'), '--db', join(dir, 's.db'), '--no-sweep']) =>
+      runBounded(args, dir, envFor(server.url, extra), LIMIT_MS);
+    const rate = await run({ RK_HEALTH_RATE: 'fast' });
+    expect(rate.code).toBe(2);
+    expect(rate.stderr).toContain('RK_HEALTH_RATE: expected a positive whole number, found "fast".');
+    expect(rate.stderr).toContain('Fix or unset RK_HEALTH_RATE (unset: at most 120 status calls a minute).');
+    const busy = await run({ RK_DB_BUSY_TIMEOUT_MS: '-5' }, ['status', join(dir, 'campaigns', 'badint.yaml'), '--db', join(dir, 's.db')]);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toContain('RK_DB_BUSY_TIMEOUT_MS: expected a positive whole number, found "-5".');
+    const durability = await run({ RK_DB_DURABILITY: 'ful' });
+    expect(durability.code).toBe(2);
+    expect(durability.stderr).toContain('RK_DB_DURABILITY: expected normal or full, found "ful".');
+    expect(server.seen).toHaveLength(0);
+    // The same variables, valid, are taken.
+    const ok = await run({ RK_HEALTH_RATE: '60', RK_DB_BUSY_TIMEOUT_MS: '2000', RK_DB_DURABILITY: 'full' });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(server.seen).toHaveLength(1);
+  }, TEST_MS);
+});
+
 describe('text from the API is not trusted as given (item 9)', () => {
   // Terminal escapes (clear screen, colour, window title), BEL, NUL, CR, a bidi override and a C1 CSI.
   const NASTY = 'Nope\x1b[2J\x1b[31m red\x1b]0;pwned\x07 \x07bell\x00nul\rcr \u202eevil\u202c \x9b2J end';

@@ -37,9 +37,16 @@ export function describeDb(flag: string | undefined, io: { env: Env; cwd: string
  * `RK_DB_DURABILITY=full` fsyncs every commit. Throws StoreError.
  */
 export async function openStore(flag: string | undefined, io: CliIo, options: { readOnly?: boolean } = {}): Promise<Store> {
-  const busyTimeoutMs = positiveInt(io.env.RK_DB_BUSY_TIMEOUT_MS);
+  const busyTimeoutMs = positiveInt(io.env, 'RK_DB_BUSY_TIMEOUT_MS', 'a lock is waited for up to 5000 ms');
+  const durability = io.env.RK_DB_DURABILITY?.trim();
+  if (durability && durability !== 'normal' && durability !== 'full') {
+    throw new ConfigError(
+      `RK_DB_DURABILITY: expected normal or full, found ${JSON.stringify(durability)}.`,
+      'Fix or unset RK_DB_DURABILITY (unset: normal, where a commit survives a crash of the process; full also survives a power cut).',
+    );
+  }
   return openStoreAt(resolveDbPath(flag, io), {
-    ...(io.env.RK_DB_DURABILITY === 'full' ? { durability: 'full' } : {}),
+    ...(durability === 'full' ? { durability: 'full' } : {}),
     ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
     ...(options.readOnly ? { readOnly: true } : {}),
   });
@@ -66,21 +73,31 @@ export async function openStoreForReading(flag: string | undefined, io: CliIo): 
  * (default 10 s), `RK_MAX_CONNECTIONS` the keep-alive pool (default 256).
  */
 export function createClient(credentials: ApiCredentials, env: Env): RkClient {
-  const timeout = positiveInt(env.RK_REQUEST_TIMEOUT_MS);
-  const connect = positiveInt(env.RK_CONNECT_TIMEOUT_MS);
+  const timeout = positiveInt(env, 'RK_REQUEST_TIMEOUT_MS', 'a request may take 30000 ms');
+  const connect = positiveInt(env, 'RK_CONNECT_TIMEOUT_MS', 'a connection may take 10000 ms');
   return new RkClient({
     ...credentials,
     // In-flight requests are bounded by the send concurrency (at most 256); the pool must not be the limit.
-    connections: positiveInt(env.RK_MAX_CONNECTIONS) ?? 256,
+    connections: positiveInt(env, 'RK_MAX_CONNECTIONS', '256 connections') ?? 256,
     ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
     ...(connect !== undefined ? { connectTimeoutMs: connect } : {}),
   });
 }
 
-function positiveInt(value: string | undefined): number | undefined {
+/**
+ * A whole-number tuning variable (`RK_*_MS`, `RK_MAX_CONNECTIONS`, `RK_HEALTH_RATE`): unset or empty is undefined
+ * (the default applies); anything but a positive whole number is refused rather than quietly ignored.
+ * @throws ConfigError naming the variable, what it expects, what it found and the default that unsetting gives.
+ */
+function positiveInt(env: Env, name: string, unsetMeans: string): number | undefined {
+  const value = env[name];
   if (value === undefined || value.trim() === '') return undefined;
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : undefined;
+  const n = Number(value.trim());
+  if (Number.isSafeInteger(n) && n > 0) return n;
+  throw new ConfigError(
+    `${name}: expected a positive whole number, found ${JSON.stringify(value)}.`,
+    `Fix or unset ${name} (unset: ${unsetMeans}).`,
+  );
 }
 
 /**
@@ -88,15 +105,15 @@ function positiveInt(value: string | undefined): number | undefined {
  * 1000) and `RK_RETRY_MAX_MS` (cap; default 60000).
  */
 export function retryBackoffFrom(env: Env): BackoffOptions | undefined {
-  const baseMs = positiveInt(env.RK_RETRY_BASE_MS);
-  const maxMs = positiveInt(env.RK_RETRY_MAX_MS);
+  const baseMs = positiveInt(env, 'RK_RETRY_BASE_MS', '1000 ms before the second attempt');
+  const maxMs = positiveInt(env, 'RK_RETRY_MAX_MS', 'retries wait at most 60000 ms');
   if (baseMs === undefined && maxMs === undefined) return undefined;
   return { ...(baseMs !== undefined ? { baseMs } : {}), ...(maxMs !== undefined ? { maxMs } : {}) };
 }
 
 /** `RK_SUPPRESSION_CHECK_MS`: how often a running campaign looks for changed suppression lists (default 30000). */
 export function suppressionCheckFrom(env: Env): { suppressionCheckMs?: number } {
-  const ms = positiveInt(env.RK_SUPPRESSION_CHECK_MS);
+  const ms = positiveInt(env, 'RK_SUPPRESSION_CHECK_MS', 'suppression lists are checked every 30000 ms');
   return ms === undefined ? {} : { suppressionCheckMs: ms };
 }
 
@@ -144,8 +161,8 @@ export function leaseTimingFrom(env: Env): { leaseStaleMs?: number; heartbeatMs?
 export function runTuningFrom(env: Env): RunTuning {
   const backoff = retryBackoffFrom(env);
   const maxRateLimitPauseMs = maxRateLimitPauseFrom(env);
-  const healthCheck = positiveInt(env.RK_HEALTH_CHECK_MS);
-  const healthRate = positiveInt(env.RK_HEALTH_RATE);
+  const healthCheck = positiveInt(env, 'RK_HEALTH_CHECK_MS', 'the health breaker checks every 5000 ms');
+  const healthRate = positiveInt(env, 'RK_HEALTH_RATE', 'at most 120 status calls a minute');
   return {
     ...(backoff ? { backoff } : {}),
     ...suppressionCheckFrom(env),
