@@ -4,7 +4,8 @@
 // delivery reports. Everything it writes goes to .rk-broadcast/demo/ (a fresh state database each time).
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { main } from '../dist/cli/main.js';
+// The CLI as `bin/rk-broadcast.js` runs it (the bundle); the emulator from dist/.
+import { main } from '../dist/bundle/main.js';
 import { DEMO_PROJECT, startEmulator } from '../dist/emulator/index.js';
 
 const cwd = process.cwd();
