@@ -7,14 +7,16 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { describeRateWindow, describeStore, type MakeStore } from './store-conformance.js';
 
 /**
- * The per-state counts the triggers keep (migration 6) against a count of the rows themselves: checked after
+ * The per-state (and API status) counts the triggers keep (migration 6) against a count of the rows themselves: checked after
  * every conformance test, so every insert, delete and transition the suite makes is checked to keep them true.
  */
 function expectCountsKept(path: string): void {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const kept = db.prepare('SELECT campaign_id, state, n FROM message_counts WHERE n <> 0 ORDER BY 1, 2').all();
-    const counted = db.prepare('SELECT campaign_id, state, COUNT(*) AS n FROM messages GROUP BY 1, 2 ORDER BY 1, 2').all();
+    const kept = db.prepare('SELECT campaign_id, state, api_status, n FROM message_counts WHERE n <> 0 ORDER BY 1, 2, 3').all();
+    const counted = db
+      .prepare("SELECT campaign_id, state, COALESCE(api_status, '') AS api_status, COUNT(*) AS n FROM messages GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+      .all();
     expect(kept).toEqual(counted);
   } finally {
     db.close();

@@ -816,7 +816,12 @@ export function describeStore(name: string, make: MakeStore): void {
         await take(store, B.owner, 100_000);
         await expect(view.markAccepted(id.get('6281')!, 'u', 'queued', 100_001)).rejects.toBeInstanceOf(LeaseLostError);
         await expect(view.markSending(id.get('6282')!, 100_001)).rejects.toBeInstanceOf(LeaseLostError);
-        expect((await byPhone(store)).get('6282')!.state).toBe('planned');
+        await expect(view.markRetry(id.get('6281')!, ERR, 100_002, 100_001, { countAttempt: true, uncertain: true })).rejects.toBeInstanceOf(LeaseLostError);
+        await expect(view.markRejected(id.get('6281')!, ERR, 100_001)).rejects.toBeInstanceOf(LeaseLostError);
+        await expect(view.markFailedToSend(id.get('6281')!, ERR, 100_001)).rejects.toBeInstanceOf(LeaseLostError);
+        const after = await byPhone(store);
+        expect(after.get('6281')!.state).toBe('sending');
+        expect(after.get('6282')!.state).toBe('planned');
       });
 
       it('a transition racing a takeover from another connection: either it lands before the takeover or it is refused', async () => {

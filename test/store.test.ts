@@ -53,10 +53,12 @@ describe('SqliteStore', () => {
     const insertCampaign = old.prepare("INSERT INTO campaigns (id, name, project_id, source_path, plan_generation, plan_complete, created_at, updated_at) VALUES (?, ?, 'p1', '/x.yaml', 1, 1, 1, 1)");
     insertCampaign.run('sent', 'Sent');
     insertCampaign.run('new', 'New');
-    const insertMessage = old.prepare("INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, state, request_id, updated_at) VALUES (?, 1, ?, ?, ?, '{}', ?, ?, 1)");
+    const insertMessage = old.prepare("INSERT INTO messages (campaign_id, generation, line, raw_phone, phone, fields, state, request_id, api_status, updated_at) VALUES (?, 1, ?, ?, ?, '{}', ?, ?, ?, 1)");
     const states = ['accepted', 'accepted', 'accepted', 'rejected', 'unknown', 'planned', 'invalid'];
-    states.forEach((state, i) => insertMessage.run('sent', i + 2, `+6281${i}`, state === 'invalid' ? null : `+6281${i}`, state, state === 'invalid' ? null : `rq-${i}`));
-    for (let i = 0; i < 4; i++) insertMessage.run('new', i + 2, `+6282${i}`, `+6282${i}`, 'planned', `rq-new-${i}`);
+    states.forEach((state, i) =>
+      insertMessage.run('sent', i + 2, `+6281${i}`, state === 'invalid' ? null : `+6281${i}`, state, state === 'invalid' ? null : `rq-${i}`, i === 0 ? 'read' : null),
+    );
+    for (let i = 0; i < 4; i++) insertMessage.run('new', i + 2, `+6282${i}`, `+6282${i}`, 'planned', `rq-new-${i}`, null);
     old.close();
 
     const store = new SqliteStore(path);
@@ -64,6 +66,7 @@ describe('SqliteStore', () => {
       const sent = await store.counts('sent');
       expect(sent.total).toBe(7);
       expect(sent.byState).toMatchObject({ accepted: 3, rejected: 1, unknown: 1, planned: 1, invalid: 1, sending: 0, failed_to_send: 0 });
+      expect(sent.byApiStatus).toEqual({ read: 1, queued: 2 });
       expect((await store.counts('new')).byState.planned).toBe(4);
       // Changes after the migration move the counts: a send, a replan that removes rows, a fresh plan.
       const [first] = await store.nextPlanned('new', 1e12, 1);

@@ -1197,21 +1197,15 @@ export class PostgresStore implements Store {
 
   async reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean> {
     // One statement: the upsert's row lock serialises concurrent reservations, and the WHERE keeps the cap.
-    const { rows } = await this.q<{ sent: number }>(
-      `INSERT INTO ${this.t.deviceDays} AS d (device, day, sent) VALUES ($1, $2, 1)
-       ON CONFLICT (device, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < $3
-       RETURNING d.sent`,
+    // A cap of 0 inserts nothing, so no send is ever counted over the cap, even for a moment.
+    const { rowCount } = await this.q(
+      `INSERT INTO ${this.t.deviceDays} AS d (device, day, sent) SELECT $1, $2, 1 WHERE $3::int > 0
+       ON CONFLICT (device, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < $3::int`,
       [device, day, cap],
       // Run again after a lost connection: at worst a send committed twice counts twice, i.e. one send fewer that day.
       { retry: true },
     );
-    if (rows.length === 0) return false;
-    if (rows[0]!.sent > cap) {
-      // A cap of 0 (never inserted before): the insert itself went over it.
-      await this.releaseDeviceDay(device, day);
-      return false;
-    }
-    return true;
+    return rowCount === 1;
   }
 
   async releaseDeviceDay(device: string, day: string): Promise<void> {

@@ -104,29 +104,33 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE campaigns ADD COLUMN last_stop_detail TEXT;
   `,
-  // 6: how many messages each campaign has in each state, kept by triggers in the same statement as the change
-  // (every insert, delete and state change of a row, whatever code runs it). Counting a million index entries cost
-  // ~70 ms on the way to a resume's first send (quota pre-flight, progress total); reading these rows costs none.
+  // 6: how many messages each campaign has in each state (and, for accepted ones, API status), kept by triggers in
+  // the statement that inserts, deletes or changes a row, whatever code runs it. Counting a million index entries
+  // cost ~70 ms on the way to a resume's first send (quota pre-flight, progress total); reading these rows costs none.
   `
   CREATE TABLE message_counts (
     campaign_id TEXT NOT NULL,
     state       TEXT NOT NULL,
+    api_status  TEXT NOT NULL, -- '' for none
     n           INTEGER NOT NULL,
-    PRIMARY KEY (campaign_id, state)
+    PRIMARY KEY (campaign_id, state, api_status)
   ) WITHOUT ROWID;
-  INSERT INTO message_counts (campaign_id, state, n) SELECT campaign_id, state, COUNT(*) FROM messages GROUP BY campaign_id, state;
+  INSERT INTO message_counts (campaign_id, state, api_status, n)
+    SELECT campaign_id, state, COALESCE(api_status, ''), COUNT(*) FROM messages GROUP BY 1, 2, 3;
   CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO message_counts (campaign_id, state, n) VALUES (NEW.campaign_id, NEW.state, 1)
-      ON CONFLICT (campaign_id, state) DO UPDATE SET n = n + 1;
+    INSERT INTO message_counts (campaign_id, state, api_status, n) VALUES (NEW.campaign_id, NEW.state, COALESCE(NEW.api_status, ''), 1)
+      ON CONFLICT (campaign_id, state, api_status) DO UPDATE SET n = n + 1;
   END;
   CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN
-    UPDATE message_counts SET n = n - 1 WHERE campaign_id = OLD.campaign_id AND state = OLD.state;
+    UPDATE message_counts SET n = n - 1
+      WHERE campaign_id = OLD.campaign_id AND state = OLD.state AND api_status = COALESCE(OLD.api_status, '');
   END;
-  CREATE TRIGGER messages_count_update AFTER UPDATE OF state, campaign_id ON messages
-    WHEN NEW.state IS NOT OLD.state OR NEW.campaign_id IS NOT OLD.campaign_id BEGIN
-    UPDATE message_counts SET n = n - 1 WHERE campaign_id = OLD.campaign_id AND state = OLD.state;
-    INSERT INTO message_counts (campaign_id, state, n) VALUES (NEW.campaign_id, NEW.state, 1)
-      ON CONFLICT (campaign_id, state) DO UPDATE SET n = n + 1;
+  CREATE TRIGGER messages_count_update AFTER UPDATE OF state, api_status ON messages
+    WHEN NEW.state IS NOT OLD.state OR NEW.api_status IS NOT OLD.api_status BEGIN
+    UPDATE message_counts SET n = n - 1
+      WHERE campaign_id = OLD.campaign_id AND state = OLD.state AND api_status = COALESCE(OLD.api_status, '');
+    INSERT INTO message_counts (campaign_id, state, api_status, n) VALUES (NEW.campaign_id, NEW.state, COALESCE(NEW.api_status, ''), 1)
+      ON CONFLICT (campaign_id, state, api_status) DO UPDATE SET n = n + 1;
   END;
   `,
 ];

@@ -91,6 +91,10 @@ interface MessageRow {
 }
 
 
+/** A send-path transition's lease check: `@owner` null is not fenced, else `@owner` must hold `@fenceCampaign`. */
+const FENCE = `(@owner IS NULL OR (campaign_id = @fenceCampaign
+             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`;
+
 /** The named parameters of a send-path statement's lease check (`@owner` null: not fenced). */
 function fenceParams(fence: LeaseFence | undefined): { owner: string | null; fenceCampaign: string | null } {
   return { owner: fence?.owner ?? null, fenceCampaign: fence?.campaignId ?? null };
@@ -288,8 +292,7 @@ export class SqliteStore implements Store {
         `UPDATE messages SET state = 'sending', attempts = attempts + 1, sending_at = @now,
            first_sent_at = COALESCE(first_sent_at, @now), device = COALESCE(@device, device), updated_at = @now
          WHERE id = @id AND state = 'planned'
-           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
-             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner))) RETURNING attempts, campaign_id`,
+           AND ${FENCE} RETURNING attempts, campaign_id`,
       ),
       campaignSent: db.prepare(
         `UPDATE campaigns SET first_send_at = COALESCE(first_send_at, @now), last_send_at = @now, updated_at = @now
@@ -299,22 +302,19 @@ export class SqliteStore implements Store {
         `UPDATE messages SET state = 'accepted', uuid = @uuid, api_status = @apiStatus, accepted_at = @now,
            uncertain = 0, error_code = NULL, error_message = NULL, updated_at = @now
          WHERE id = @id AND state = 'sending'
-           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
-             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
+           AND ${FENCE}`,
       ),
       markRetry: db.prepare(
         `UPDATE messages SET state = 'planned', error_code = @code, error_message = @message,
            next_attempt_at = @nextAttemptAt, uncertain = MAX(uncertain, @uncertain),
            attempts = attempts - @refund, updated_at = @now
          WHERE id = @id AND state = 'sending'
-           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
-             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
+           AND ${FENCE}`,
       ),
       markFinal: db.prepare(
         `UPDATE messages SET state = @state, error_code = @code, error_message = @message, updated_at = @now
          WHERE id = @id AND state = 'sending'
-           AND (@owner IS NULL OR (campaign_id = @fenceCampaign
-             AND EXISTS (SELECT 1 FROM leases WHERE leases.campaign_id = @fenceCampaign AND leases.owner = @owner)))`,
+           AND ${FENCE}`,
       ),
       expirePlanned: db.prepare(
         `UPDATE messages SET state = 'expired', error_code = ?, error_message = ?, updated_at = ?
@@ -335,11 +335,8 @@ export class SqliteStore implements Store {
          WHERE id = @id AND state = 'accepted'`,
       ),
       // Kept by triggers (migration 6): counting a million rows was ~70 ms on the way to a resume's first send.
-      countByState: db.prepare<[string], { state: MessageState; n: number }>(
-        'SELECT state, n FROM message_counts WHERE campaign_id = ?',
-      ),
-      countByApiStatus: db.prepare<[string], { api_status: string; n: number }>(
-        `SELECT api_status, COUNT(*) AS n FROM messages WHERE campaign_id = ? AND state = 'accepted' GROUP BY api_status`,
+      countByState: db.prepare<[string], { state: MessageState; api_status: string; n: number }>(
+        'SELECT state, api_status, n FROM message_counts WHERE campaign_id = ? AND n > 0',
       ),
       // Raw arrays of just the report's columns: a million-row report spends most of its time here, and named
       // row objects (and the text and payload nobody reports) cost about half of it.
@@ -362,7 +359,6 @@ export class SqliteStore implements Store {
            acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
       ),
       heartbeat: db.prepare('UPDATE leases SET heartbeat_at = ? WHERE campaign_id = ? AND owner = ?'),
-      holdsLease: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM leases WHERE campaign_id = ? AND owner = ?'),
       pendingTimezones: db.prepare<[string], { timezone: string | null }>(
         `SELECT DISTINCT timezone FROM messages WHERE campaign_id = ? AND state IN ('planned', 'sending')`,
       ),
@@ -383,8 +379,11 @@ export class SqliteStore implements Store {
       insertSlot: db.prepare('INSERT INTO send_slots (project_id, reserved_at) VALUES (?, ?)'),
       releaseSlot: db.prepare('UPDATE send_slots SET released_at = ? WHERE id = ? AND released_at IS NULL'),
       setDevice: db.prepare('UPDATE messages SET device = ? WHERE id = ?'),
-      ensureDeviceDay: db.prepare('INSERT INTO device_days (device, day, sent) VALUES (?, ?, 0) ON CONFLICT (device, day) DO NOTHING'),
-      reserveDeviceDay: db.prepare('UPDATE device_days SET sent = sent + 1 WHERE device = ? AND day = ? AND sent < ?'),
+      // One statement, the same as PostgreSQL's: counts a send if fewer than the cap are counted (a cap of 0 never).
+      reserveDeviceDay: db.prepare<[string, string, number, number]>(
+        `INSERT INTO device_days AS d (device, day, sent) SELECT ?, ?, 1 WHERE ? > 0
+         ON CONFLICT (device, day) DO UPDATE SET sent = d.sent + 1 WHERE d.sent < ?`,
+      ),
       releaseDeviceDay: db.prepare('UPDATE device_days SET sent = sent - 1 WHERE device = ? AND day = ? AND sent > 0'),
       deviceDay: db.prepare<[string, string, string], { sent: number | null; first: string | null }>(
         `SELECT (SELECT sent FROM device_days WHERE device = ? AND day = ?) AS sent,
@@ -664,7 +663,7 @@ export class SqliteStore implements Store {
 
   /** Why a guarded transition changed nothing (asked inside its transaction): the lease is gone, or the row's state. */
   private refusal(id: number, from: MessageState, to: MessageState, fence: LeaseFence | undefined): Error {
-    if (fence && !this.stmt.holdsLease.get(fence.campaignId, fence.owner)) return new LeaseLostError(fence.campaignId, fence.owner);
+    if (fence && this.stmt.getLease.get(fence.campaignId)?.owner !== fence.owner) return new LeaseLostError(fence.campaignId, fence.owner);
     return new TransitionError(id, from, to);
   }
 
@@ -690,12 +689,15 @@ export class SqliteStore implements Store {
   async counts(campaignId: string): Promise<CampaignCounts> {
     const byState = Object.fromEntries(MESSAGE_STATES.map((s) => [s, 0])) as Record<MessageState, number>;
     let total = 0;
-    for (const { state, n } of this.stmt.countByState.all(campaignId)) {
-      byState[state] = n;
-      total += n;
-    }
     const byApiStatus: Record<string, number> = {};
-    for (const { api_status, n } of this.stmt.countByApiStatus.all(campaignId)) byApiStatus[api_status ?? DEFAULT_API_STATUS] = n;
+    for (const { state, api_status, n } of this.stmt.countByState.all(campaignId)) {
+      byState[state] += n;
+      total += n;
+      if (state === 'accepted') {
+        const status = api_status || DEFAULT_API_STATUS;
+        byApiStatus[status] = (byApiStatus[status] ?? 0) + n;
+      }
+    }
     return { total, byState, byApiStatus };
   }
 
@@ -726,12 +728,7 @@ export class SqliteStore implements Store {
   }
 
   async reserveDeviceDay(device: string, day: string, cap: number): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        this.stmt.ensureDeviceDay.run(device, day);
-        return this.stmt.reserveDeviceDay.run(device, day, cap).changes === 1;
-      })
-      .immediate();
+    return this.stmt.reserveDeviceDay.run(device, day, cap, cap).changes === 1;
   }
 
   async releaseDeviceDay(device: string, day: string): Promise<void> {
