@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../src/emulator/index.js';
 import { writeInlineCampaign } from '../test/helpers/campaign.js';
+import { withSchema } from '../test/helpers/pg-test.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import type { BenchRow } from './types.js';
 
@@ -21,7 +22,7 @@ export async function benchRunners(ratePerMinute = 600, windows = 2.2): Promise<
   const perCampaign = Math.round((ratePerMinute * windows) / runners);
   const project = { name: 'shared', apiKey: 'bench_shared_key', apiSecret: 'bench_shared_secret', devices: ['RK-DEMO'], monthlyQuota: 1e6, ratePerMinute };
   const server = process.env.RK_TEST_PG_URL ? undefined : await startPostgres({ fast: false });
-  const url = `${process.env.RK_TEST_PG_URL ?? server!.url}?schema=bench_runners_${process.pid}`;
+  const url = withSchema(process.env.RK_TEST_PG_URL ?? server!.url, `bench_runners_${process.pid}`);
   const emulator = await startEmulator({ port: 0, projects: [project], faults: { seed: 7, latencyMs: [300, 1500], paths: ['send'] } });
   try {
     const dir = mkdtempSync(join(tmpdir(), 'rkb-bench-runners-'));

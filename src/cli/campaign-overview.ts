@@ -8,7 +8,7 @@ import { formatDuration } from '../core/duration.js';
 import { DEFAULT_LEASE_STALE_MS, processAlive } from '../pipeline/run.js';
 import { statusGroup, statusTotals, type StatusGroup } from '../report/status.js';
 import { campaignState, lastActivity, type CampaignState } from '../schedule/state.js';
-import type { Schedule } from '../schedule/schema.js';
+import { DEFAULT_WINDOW_TIMEZONE, type Schedule } from '../schedule/schema.js';
 import { etaWithWindow, formatInstant, formatWindow } from '../schedule/window.js';
 import type { CampaignCounts, CampaignRecord, Lease } from '../store/types.js';
 import type { Store } from '../store/port.js';
@@ -111,7 +111,7 @@ export async function overviewOf(store: Store, record: CampaignRecord, now: numb
 async function protectedEta(store: Store, c: Campaign, pending: number, now: number): Promise<number> {
   const usage: DeviceUsage = {};
   if (c.limits) {
-    const day = localDay(now, c.schedule?.window?.timezone ?? 'Asia/Jakarta');
+    const day = localDay(now, c.schedule?.window?.timezone ?? DEFAULT_WINDOW_TIMEZONE);
     for (const d of campaignDevices(c)) usage[d.code] = await store.deviceDay(d.code, day);
   }
   return protectedEtaAt(pending, c, now, usage);
@@ -161,7 +161,7 @@ export async function campaignIdOf(arg: string, io: CliIo): Promise<string> {
 /** What `rk-broadcast status` prints of one campaign. */
 export function printCampaignStatus(io: CliIo, o: CampaignOverview, now: number): void {
   const print = (text: string) => outLine(io, text);
-  const zone = o.schedule?.window?.timezone ?? 'Asia/Jakarta';
+  const zone = o.schedule?.window?.timezone ?? DEFAULT_WINDOW_TIMEZONE;
   const when = (ms: number | null) => (ms === null ? '-' : `${formatInstant(ms, zone)} (${ago(ms, now)})`);
   print(`Campaign ${o.name} (${o.id})`);
   print(`  state:     ${o.state}: ${o.detail}`);

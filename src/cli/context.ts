@@ -18,7 +18,7 @@ export const DEFAULT_DB_PATH = '.rk-broadcast/state.db';
  * `--db`, else `RK_BROADCAST_DB`, else `.rk-broadcast/state.db` in the working directory: a SQLite path made
  * absolute, or a `postgres://` / `postgresql://` URL as given (never shown as it is: see `describeDb`).
  */
-export function resolveDbPath(flag: string | undefined, io: { env: Env; cwd: string }): string {
+function resolveDbPath(flag: string | undefined, io: { env: Env; cwd: string }): string {
   const chosen = flag ?? io.env.RK_BROADCAST_DB ?? DEFAULT_DB_PATH;
   if (isPostgresUrl(chosen)) return chosen.trim();
   return isAbsolute(chosen) ? chosen : join(io.cwd, chosen);

@@ -71,8 +71,7 @@ export function describeFailure(error: unknown): CliFailure {
       code: null,
       message: error.message,
       hint:
-        // Issue 11: a row's own media file changed mid-campaign; the rows before it may have been sent.
-        (error.name === 'MediaChangedError' ? 'Nothing more was sent for this campaign. ' : 'Nothing was sent. ') +
+        (error.foundWhileSending ? 'Nothing more was sent for this campaign. ' : 'Nothing was sent. ') +
         'To send the new version to the recipients not yet messaged, run again with --replan ' +
         '(messages already sent are never touched). To keep the old plan, restore the original files.',
       exitCode: EXIT.planChanged,

@@ -135,6 +135,13 @@ export function runEventHandler(io: CliIo, output: EventOutput): (event: RunEven
   };
 }
 
+/** The countdown's label for what a paused run waits for. */
+const COUNTDOWN_LABELS: Record<Extract<RunEvent, { type: 'waiting' }>['cause'], string> = {
+  start_at: 'until start_at',
+  window: 'until the send window opens',
+  caps: 'until the daily caps reset',
+};
+
 /** One line like `delivered 180 · failed 3 · pending 15 · invalid 2`, in the display order of the status vocabulary. */
 export function formatTotals(counts: CampaignCounts): string {
   const totals = statusTotals(counts);
@@ -182,7 +189,7 @@ export function withScheduleView(
       case 'waiting':
         handler(event);
         if (event.until !== null && output.mode !== 'json') {
-          startCountdown(event.until, event.reason.startsWith('not started') ? 'until start_at' : event.reason.startsWith('daily caps') ? 'until the daily caps reset' : 'until the send window opens');
+          startCountdown(event.until, COUNTDOWN_LABELS[event.cause]);
         }
         return;
       case 'stopping':

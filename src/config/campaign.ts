@@ -461,10 +461,7 @@ export function campaignDevices(c: Pick<Campaign, 'device' | 'devices'>): Device
  * path as the user sees it, e.g. `templates/demo.hbs`) or the inline message (named `campaigns/x.yaml: message`).
  */
 export async function readMessageSource(c: Campaign): Promise<{ source: string; name: string }> {
-  if (c.template !== undefined) {
-    const name = join(dirname(c.displayPath), relative(c.baseDir, c.template));
-    return { source: decodeTemplate(await readFile(c.template), name), name };
-  }
+  if (c.template !== undefined) return readTemplateFile(c, c.template);
   return { source: c.message ?? '', name: `${c.displayPath}: message` };
 }
 

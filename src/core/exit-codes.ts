@@ -43,8 +43,8 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
- * The exit code for a stage that stopped because of the API (401, 403, a too-long 429 pause) or a signal; undefined for any other
- * reason, which each command maps itself.
+ * The exit code for a stage that stopped because of the API (401, 403, a too-long 429 pause), its devices (none
+ * left, the delivery-health breaker) or a signal; undefined for any other reason, which each command maps itself.
  */
 export function exitCodeForStop(reason: string): ExitCode | undefined {
   switch (reason) {

@@ -131,13 +131,11 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
     lease = await store.acquireLease(me, clock.now(), 0);
   }
   if (!lease.acquired) throw new CampaignLockedError(lease.holder);
-  let lostLease = false;
   // Aborted when a heartbeat finds the lease gone: sending stops at once (its transitions are fenced regardless).
   const leaseGone = new AbortController();
   const heartbeat = setInterval(() => {
     void store.heartbeat(campaign.id, owner, clock.now()).then(
       (held) => {
-        lostLease ||= !held;
         if (!held) leaseGone.abort();
       },
       // A failed heartbeat (disk full, locked) is tried again next tick; the send path meets the same failure and stops.
@@ -211,7 +209,7 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
         },
       );
       // A heartbeat may not have come since this process woke from a freeze: ask the store once more.
-      if (lostLease || !(await store.heartbeat(campaign.id, owner, clock.now()))) throw new LeaseLostError(campaign.id, owner);
+      if (leaseGone.signal.aborted || !(await store.heartbeat(campaign.id, owner, clock.now()))) throw new LeaseLostError(campaign.id, owner);
       if (send.reason === 'deadline' && schedule?.endAt !== undefined) {
         expired = await expireRest({ store, clock, emit }, campaign.id, schedule.endAt, schedule.window?.timezone);
       }
@@ -222,8 +220,8 @@ export async function runCampaign(deps: RunDeps, prepared: PreparedCampaign, opt
         clock.now(),
       );
     }
-    if (lostLease) {
-      // Only possible if this process stalled past the stale limit; the transitions stayed guarded regardless.
+    if (leaseGone.signal.aborted) {
+      // A dry run (a send throws LeaseLostError above): only if this process stalled past the stale limit.
       emit({ type: 'lease-lost', owner });
     }
     return { plan, recovered, send, counts: await store.counts(campaign.id), expired, quota };

@@ -31,6 +31,9 @@ export class PlanInputError extends Error {
 
 /** The plan in the database was made from other inputs than the files on disk now. */
 export class PlanChangedError extends Error {
+  /** Found while sending (a row's media file changed): messages before it may have been sent. */
+  readonly foundWhileSending: boolean = false;
+
   constructor(
     readonly changed: FingerprintPart[],
     /** Said after the standard sentence, e.g. what was applied anyway. */

@@ -38,9 +38,3 @@ export function assignVariant(requestId: string, variants: readonly WeightedVari
   }
   return variants.length - 1;
 }
-
-/** Each variant's expected share of recipients (weight / total), for `validate`. */
-export function variantShares(variants: readonly WeightedVariant[]): number[] {
-  const total = variants.reduce((n, v) => n + v.weight, 0);
-  return variants.map((v) => v.weight / total);
-}

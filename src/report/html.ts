@@ -4,10 +4,9 @@ import { donutChart, GROUP_COLORS, shareBar, STATUS_COLORS, statusColor, swatch,
 import { escapeHtml } from './escape.js';
 import { humanDuration, reportTexts, statusMeaning, statusName, type ReportLang, type ReportTexts } from './i18n.js';
 import { peekFirst, planColumns, toRecord } from './record.js';
-import { variantTotals, type VariantTotals } from './variants.js';
 import { requireCampaign, type ReportSource } from './source.js';
 import { inDisplayOrder, statusGroup } from './status.js';
-import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary } from './summary.js';
+import { REPORT_SCHEMA_VERSION, summariseRows, type ReportSummary, type VariantTotals } from './summary.js';
 import { requireTimeZone, zoneLabel } from './zone.js';
 
 /** How the HTML report is rendered. */
@@ -310,7 +309,7 @@ export async function* htmlReport(source: ReportSource, format: HtmlFormat = {})
   const summary = await summariseRows(campaign, source.store.reportRows(source.campaignId), { displayName: source.name, secrets: source.secrets ?? [] });
   const { first, all } = await peekFirst(source.store.reportRows(source.campaignId));
   const plan = planColumns(first, source.columns, source.phoneColumn, source);
-  const variants = plan.extra.includes('variant') ? await variantTotals(source.store.reportRows(source.campaignId)) : [];
+  const variants = plan.extra.includes('variant') ? summary.by_variant : [];
   const showFile = plan.extra.includes('media_file');
   const showVariant = plan.extra.includes('variant');
 

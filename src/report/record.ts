@@ -22,7 +22,7 @@ export const TRAILING_COLUMNS = [
  * Columns after the trailing ones, only for campaigns that have them (issue 11): `media_file` and `media_sha256`
  * for campaigns with media, `variant` for campaigns with `variants`.
  */
-export const EXTRA_COLUMNS = ['media_file', 'media_sha256', 'variant'] as const;
+const EXTRA_COLUMNS = ['media_file', 'media_sha256', 'variant'] as const;
 /** One of `EXTRA_COLUMNS`. */
 export type ExtraColumn = (typeof EXTRA_COLUMNS)[number];
 const FIXED = new Set<string>([...LEADING_COLUMNS, ...TRAILING_COLUMNS, ...EXTRA_COLUMNS]);

@@ -42,6 +42,17 @@ export interface DeviceTotals {
   in_progress: number;
 }
 
+/** How one variant did (issue 11): its recipients, and of them how many were sent, delivered and failed. */
+export interface VariantTotals {
+  name: string;
+  /** Rows rendered with this variant. */
+  recipients: number;
+  /** Accepted by RK Connect. */
+  sent: number;
+  delivered: number;
+  failed: number;
+}
+
 /** Everything a report says about a campaign as a whole, computed in one streamed pass over its rows. */
 export interface ReportSummary {
   campaign: { id: string; name: string };
@@ -72,6 +83,8 @@ export interface ReportSummary {
   timeline: { bucket_ms: number; buckets: TimeBucket[] };
   /** Per device, by device code (issue 12). */
   by_device: DeviceTotals[];
+  /** Per variant, by name (A, B, …); empty for a campaign without variants. */
+  by_variant: VariantTotals[];
 }
 
 /** Largest number of distinct failure reasons tracked; more are counted as "other reasons" (bounded memory). */
@@ -102,8 +115,8 @@ export function generalReason(message: string): string {
 }
 
 /**
- * Aggregates a campaign's rows in one pass: totals by status, delivery rate, timings, top failure reasons and
- * the sends-over-time buckets. Memory stays bounded whatever the number of rows.
+ * Aggregates a campaign's rows in one pass: totals by status, delivery rate, timings, top failure reasons, the
+ * sends-over-time buckets, and totals per device and per variant. Memory stays bounded whatever the number of rows.
  */
 export async function summariseRows(
   campaign: CampaignRecord,
@@ -122,6 +135,7 @@ export async function summariseRows(
   let accepted = 0;
   let checkedAt: number | null = null;
   const devices = new Map<string, DeviceTotals>();
+  const variants = new Map<string, VariantTotals>();
 
   for await (const row of rows) {
     count++;
@@ -141,6 +155,17 @@ export async function summariseRows(
         if (group === 'delivered') d.delivered++;
         else if (group === 'failed') d.failed++;
         else d.in_progress++;
+      }
+    }
+    if (row.variant != null) {
+      let v = variants.get(row.variant);
+      // Variant names come from the campaign file; bounded anyway.
+      if (!v && variants.size < 1000) variants.set(row.variant, (v = { name: row.variant, recipients: 0, sent: 0, delivered: 0, failed: 0 }));
+      if (v) {
+        v.recipients++;
+        if (row.state === 'accepted') v.sent++;
+        if (group === 'delivered') v.delivered++;
+        else if (group === 'failed') v.failed++;
       }
     }
 
@@ -201,5 +226,6 @@ export async function summariseRows(
       .map((r) => ({ ...r, share: count > 0 ? Math.round((r.count / count) * 10_000) / 10_000 : 0 })),
     timeline: { bucket_ms: bucketMs, buckets: timeline },
     by_device: [...devices.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0)),
+    by_variant: [...variants.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
 }

@@ -2,7 +2,7 @@ import type { Campaign } from '../config/campaign.js';
 import { formatDuration } from '../core/duration.js';
 import { pacedRatePerMinute, protectedEtaAt, protectionLines } from '../send/eta.js';
 import type { QuotaUsage } from './quota.js';
-import type { Schedule } from './schema.js';
+import { DEFAULT_WINDOW_TIMEZONE, type Schedule } from './schema.js';
 import { etaWithWindow, formatInstant, formatWindow, scheduledStart } from './window.js';
 
 /** What `validate` (and `status`) show about a campaign's schedule, as fields and as printable lines. */
@@ -35,7 +35,7 @@ export function describeSchedule(
   quota?: QuotaUsage,
 ): ScheduleDescription {
   const schedule = campaign.schedule;
-  const zone = schedule?.window?.timezone ?? 'Asia/Jakarta';
+  const zone = schedule?.window?.timezone ?? DEFAULT_WINDOW_TIMEZONE;
   const startsAt = Math.max(now, schedule?.startAt ?? now);
   const firstSendAt = schedule ? Math.max(now, scheduledStart(schedule) ?? now) : now;
   // Issue 12: pacing slows the pace, daily caps spread it over days.

@@ -38,10 +38,10 @@ export function createScheduleGate(schedule: Schedule): SendGate {
 
   const campaign = (now: number): GateDecision => {
     if (endAt !== undefined && now >= endAt) {
-      return { open: false, reopensAt: null, reason: `end_at (${formatInstant(endAt, zoneForHumans)}) has passed` };
+      return { open: false, reopensAt: null, reason: `end_at (${formatInstant(endAt, zoneForHumans)}) has passed`, cause: 'window' };
     }
     if (startAt !== undefined && now < startAt) {
-      return { open: false, reopensAt: startAt, reason: `not started yet: start_at is ${formatInstant(startAt, zoneForHumans)}` };
+      return { open: false, reopensAt: startAt, reason: `not started yet: start_at is ${formatInstant(startAt, zoneForHumans)}`, cause: 'start_at' };
     }
     if (window && !perRecipient) {
       const state = windowAt(now, window);
@@ -51,9 +51,10 @@ export function createScheduleGate(schedule: Schedule): SendGate {
             open: false,
             reopensAt: null,
             reason: `outside the send window (${formatWindow(window)}) and no opening comes before end_at (${formatInstant(endAt, zoneForHumans)})`,
+            cause: 'window',
           };
         }
-        return { open: false, reopensAt: state.opensAt, reason: `outside the send window (${formatWindow(window)})` };
+        return { open: false, reopensAt: state.opensAt, reason: `outside the send window (${formatWindow(window)})`, cause: 'window' };
       }
     }
     return { open: true };
@@ -67,7 +68,7 @@ export function createScheduleGate(schedule: Schedule): SendGate {
     if (state.open) return { open: true };
     // Wake up at end_at at the latest, so the campaign gate can end the run there.
     const reopensAt = endAt !== undefined ? Math.min(state.opensAt, endAt) : state.opensAt;
-    return { open: false, reopensAt, reason: `outside the recipient's send window in ${zone}` };
+    return { open: false, reopensAt, reason: `outside the recipient's send window in ${zone}`, cause: 'window' };
   };
   return { campaign, recipient };
 }

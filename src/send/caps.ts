@@ -40,14 +40,6 @@ export function capFor(options: Pick<CapsOptions, 'perDevicePerDay' | 'warmUp'>,
   return options.perDevicePerDay ?? Infinity;
 }
 
-/** One device's standing today. */
-export interface DeviceDayStanding {
-  device: string;
-  day: string;
-  sent: number;
-  cap: number;
-}
-
 /**
  * Daily caps per device, counted in the state database across every campaign (`Store.reserveDeviceDay`). A send
  * reserves one count before it leaves and gives it back when the message was not created, like the monthly budget.
@@ -57,13 +49,6 @@ export class DailyCaps {
     private readonly store: Pick<DeviceLedger, 'deviceDay' | 'reserveDeviceDay' | 'releaseDeviceDay'>,
     readonly options: CapsOptions,
   ) {}
-
-  /** Where a device stands on the local day of `now`. */
-  async standing(device: string, now: number): Promise<DeviceDayStanding> {
-    const day = localDay(now, this.options.timezone);
-    const { sent, firstDay } = await this.store.deviceDay(device, day);
-    return { device, day, sent, cap: capFor(this.options, firstDay, day) };
-  }
 
   /** Counts one send through `device` today; undefined when its cap is reached, else the day to release it on. */
   async reserve(device: string, now: number): Promise<string | undefined> {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** What is shown of the error that dropped a device (the sender's `RkErrorSummary`; kept apart to avoid an import cycle). */
 export interface DeviceErrorSummary {
@@ -26,7 +26,7 @@ export interface DroppedDevice {
  * run and database (the request id is itself a function of the campaign and the number).
  */
 function unitHash(requestId: string, device: string): number {
-  const digest = createHash('sha256').update(requestId).update('\u0000').update(device).digest();
+  const digest = hash('sha256', `${requestId}\u0000${device}`, 'buffer');
   // 48 bits are plenty; +0.5 keeps it strictly inside (0, 1).
   return (digest.readUIntBE(0, 6) + 0.5) / 2 ** 48;
 }

@@ -1,9 +1,8 @@
-import { DateTime } from 'luxon';
 import { campaignDevices, type Campaign } from '../config/campaign.js';
 import { formatDuration } from '../core/duration.js';
 import { DEFAULT_WINDOW_TIMEZONE } from '../schedule/schema.js';
 import { etaWithWindow } from '../schedule/window.js';
-import { capFor, localDay } from './caps.js';
+import { capFor, localDay, nextLocalMidnight } from './caps.js';
 
 /** What the ETA needs of a campaign. */
 export type EtaCampaign = Pick<Campaign, 'ratePerMinute' | 'schedule' | 'device' | 'devices' | 'pacing' | 'limits'>;
@@ -49,7 +48,7 @@ export function protectedEtaAt(count: number, c: EtaCampaign, now: number, usage
     remaining -= n;
     if (remaining === 0) return at;
     if (!Number.isFinite(at)) return at;
-    from = DateTime.fromMillis(from, { zone }).startOf('day').plus({ days: 1 }).toMillis();
+    from = nextLocalMidnight(from, zone);
   }
   return Number.POSITIVE_INFINITY;
 }

@@ -15,6 +15,8 @@ import type { OutgoingMessage } from '../store/types.js';
 
 /** A row's file changed (or went away) between planning and sending. */
 export class MediaChangedError extends PlanChangedError {
+  override readonly foundWhileSending = true;
+
   constructor(
     /** The files, relative to the campaign folder. */
     readonly files: string[],

@@ -63,7 +63,10 @@ export interface RateWindow {
  * through, and sends per device and local day, shared by every campaign and process of the database.
  */
 export interface DeviceLedger {
-  /** Records the device a message is being (or was) sent through, for reports. Any state; no transition. */
+  /**
+   * Records the device the API says a message went through when it differs from the one `markSending` recorded,
+   * for reports. Any state; no transition.
+   */
   setMessageDevice(id: number, device: string): Promise<void>;
   /**
    * Counts one send through `device` on local day `day` (`YYYY-MM-DD`) if fewer than `cap` are counted. Atomic

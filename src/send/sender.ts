@@ -24,6 +24,8 @@ export type GateDecision =
       reopensAt: number | null;
       /** Human reason, e.g. `outside the send window (08:00-20:00 Asia/Jakarta)`. */
       reason: string;
+      /** What it waits for: `start_at`, or the send window to open (or never, past `end_at`). */
+      cause: 'start_at' | 'window';
     };
 
 /** The schedule, as the sender sees it. Built by `src/schedule`. */
@@ -56,7 +58,8 @@ export type SendEvent =
   | { type: 'message-rejected'; line: number; recipient: string; error: RkErrorSummary }
   | { type: 'message-failed'; line: number; recipient: string; attempts: number; error: RkErrorSummary }
   | { type: 'rate-limited'; retryAfterMs: number }
-  | { type: 'waiting'; until: number | null; reason: string }
+  /** Sending pauses until `until` (null: never), for the reason `cause` names and `reason` words. */
+  | { type: 'waiting'; until: number | null; reason: string; cause: 'start_at' | 'window' | 'caps' }
   | { type: 'send-progress'; progress: SendProgress }
   | { type: 'stopping'; reason: SendStopReason; inFlight: number }
   /** A device the API said cannot send left the rotation; its recipients go through `remaining`. */
@@ -551,7 +554,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           requestStop('window', undefined, gate.reopensAt);
           break;
         }
-        emit({ type: 'waiting', until: gate.reopensAt, reason: gate.reason });
+        emit({ type: 'waiting', until: gate.reopensAt, reason: gate.reason, cause: gate.cause });
         await anySettled();
         await clock.sleep(Math.max(1, gate.reopensAt - clock.now()), stopSignal);
         continue;
@@ -564,7 +567,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
           requestStop('caps', { kind: 'caps', code: 'DAILY_CAPS', message: `The daily caps were reached on every device (${rotation.active().map((d) => d.code).join(', ')}).`, hint: 'Run again after midnight (the caps reset each local day), or raise limits.per_device_per_day.' }, nextDay);
           break;
         }
-        emit({ type: 'waiting', until: nextDay, reason });
+        emit({ type: 'waiting', until: nextDay, reason, cause: 'caps' });
         await anySettled();
         await clock.sleep(Math.max(1, nextDay - clock.now()), stopSignal);
         continue;
@@ -600,7 +603,7 @@ export async function sendCampaign(deps: SendDeps, options: SendOptions): Promis
             requestStop('window', undefined, earliestDeferred);
             break;
           }
-          emit({ type: 'waiting', until: earliestDeferred, reason: "outside the remaining recipients' send windows" });
+          emit({ type: 'waiting', until: earliestDeferred, reason: "outside the remaining recipients' send windows", cause: 'window' });
         }
         const wakeAt = Math.max(now + 1, nextAt <= now ? earliestDeferred : Math.min(nextAt, earliestDeferred));
         await clock.sleep(wakeAt - now, stopSignal);

@@ -37,7 +37,8 @@ export const listCommand = defineCommand<ListArgs>({
         return EXIT.ok;
       }
       const now = systemClock.now();
-      const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now, leaseTimingFrom(io.env).leaseStaleMs)));
+      const { leaseStaleMs } = leaseTimingFrom(io.env);
+      const overviews = await Promise.all((await store.listCampaigns()).map((r) => overviewOf(store!, r, now, leaseStaleMs)));
       if (args.json) {
         outLine(io, JSON.stringify({ campaigns: overviews }));
         return EXIT.ok;
