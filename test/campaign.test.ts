@@ -331,6 +331,8 @@ describe('devices, pacing, limits and health (issue 12)', () => {
     expect(bad.message).toContain('pacing.max_gap: expected min_gap no larger than max_gap');
     expect(bad.message).toContain('limits.per_device_per_day: expected a whole number of messages from 1 to 1000000, found -1');
     expect(bad.message).toContain('health.max_failed: expected a share such as 50%');
+    const typo = await configError(tempCampaign('typo.yaml', BASE + 'message: hi\npacing: { min_gapp: 3s, max_gap: 9s }\n'));
+    expect(typo.message).toContain('pacing.min_gapp: unknown key (did you mean min_gap?)');
     const both = await configError(tempCampaign('both.yaml', BASE + 'devices: [RK-B]\nmessage: hi\n'));
     expect(both.message).toContain('devices: expected either device or devices, found both');
   });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { writeCampaign } from './helpers/campaign.js';
-import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { cliEnv, demoEnv, runCli, startCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 // Seeded, so a failing run can be replayed with the same kill moments.
 import { mulberry32 } from '../src/emulator/prng.js';
@@ -90,7 +90,7 @@ describe('crash safety (real child processes, SIGKILL)', () => {
     const dir = tempDir();
     const { path, sendable } = writeCampaign(dir, { valid: 300, rate: 3000 });
     const db = join(dir, 'state.db');
-    const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+    const env = demoEnv(emulator.url);
     const child = startCli(['run', path, '--db', db, '--no-sweep'], { cwd: dir, env });
     // Stop once it is sending, whatever the machine's load.
     await new Promise<void>((resolve) => {

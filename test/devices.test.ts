@@ -14,7 +14,7 @@ import { assignDevice } from '../src/send/devices.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { ReportRow } from '../src/store/types.js';
 import { writeCampaign } from './helpers/campaign.js';
-import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { cliEnv, demoEnv, runCli, startCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const DEVICES = ['RK-A', 'RK-B', 'RK-C'];
@@ -32,7 +32,7 @@ async function emulatorWith(options: Parameters<typeof startEmulator>[0] = {}): 
 }
 
 function envFor(emu: RunningEmulator, extra: Record<string, string> = {}) {
-  return cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_RETRY_BASE_MS: '50', ...extra });
+  return demoEnv(emu.url, { RK_RETRY_BASE_MS: '50', ...extra });
 }
 
 /** A campaign through the three devices, with extra YAML lines. */
@@ -96,6 +96,10 @@ describe('device errors in the taxonomy', () => {
     for (const id of ids) counts.set(assignDevice(id, weighted)!, (counts.get(assignDevice(id, weighted)!) ?? 0) + 1);
     expect(counts.get('A')! / 3000).toBeGreaterThan(0.45);
     expect(counts.get('A')! / 3000).toBeLessThan(0.55);
+    for (const light of ['B', 'C']) {
+      expect(counts.get(light)! / 3000).toBeGreaterThan(0.2);
+      expect(counts.get(light)! / 3000).toBeLessThan(0.3);
+    }
     const withoutB = weighted.filter((d) => d.code !== 'B');
     for (const id of ids) {
       const before = assignDevice(id, weighted)!;

@@ -9,6 +9,7 @@ import type { ReportRow } from '../src/store/types.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
 import { cliEnv, startCli, type CliResult } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { runTuningFrom } from '../src/cli/context.js';
 
 /** One request the hostile server received. */
 interface Seen {
@@ -257,6 +258,10 @@ describe('tuning variables are checked, not ignored', () => {
     expect(durability.stderr).toContain('RK_DB_DURABILITY: expected normal or full, found "ful".');
     expect(server.seen).toHaveLength(0);
     // The same variables, valid, are taken.
+    expect(runTuningFrom({ RK_HEALTH_RATE: '60', RK_HEALTH_CHECK_MS: '250', RK_SUPPRESSION_CHECK_MS: ' 900 ' })).toMatchObject({
+      healthTuning: { ratePerMinute: 60, checkEveryMs: 250 },
+      suppressionCheckMs: 900,
+    });
     const ok = await run({ RK_HEALTH_RATE: '60', RK_DB_BUSY_TIMEOUT_MS: '2000', RK_DB_DURABILITY: 'full' });
     expect(ok.code, ok.stderr).toBe(0);
     expect(server.seen).toHaveLength(1);

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { leaseTimingFrom } from '../src/cli/context.js';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { openStore } from '../src/store/factory.js';
-import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { demoEnv, runCli, startCli } from './helpers/cli.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
 import { skipPostgres, usePostgres } from './helpers/pg-test.js';
 import { tempDir } from './helpers/tmp.js';
@@ -30,7 +30,7 @@ async function until(what: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 function env(emu: RunningEmulator, extra: Record<string, string> = {}) {
-  return cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, ...extra });
+  return demoEnv(emu.url, extra);
 }
 
 describe('RK_LEASE_TIMEOUT', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
-import { cliEnv, runCli } from './helpers/cli.js';
+import { demoEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const MB = 1024 * 1024;
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 function envFor(emu: RunningEmulator) {
-  return cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_RETRY_BASE_MS: '50' });
+  return demoEnv(emu.url, { RK_RETRY_BASE_MS: '50' });
 }
 
 /** A campaign of `recipients` numbers sending `media` as `type`, with extra YAML lines. */

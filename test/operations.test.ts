@@ -10,7 +10,7 @@ import { RkClient } from '../src/rk/client.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { main } from '../src/cli/main.js';
 import { captureIo } from './helpers/capture.js';
-import { cliEnv, runCli } from './helpers/cli.js';
+import { cliEnv, demoEnv, runCli } from './helpers/cli.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -31,7 +31,7 @@ const iso = (offsetMs: number): string => new Date(Date.now() + offsetMs).toISOS
 const HOUR = 3_600_000;
 
 function env(emu: RunningEmulator, extra: Record<string, string> = {}) {
-  return cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, ...extra });
+  return demoEnv(emu.url, extra);
 }
 
 describe('rk-broadcast init', () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { ReportRow } from '../src/store/types.js';
-import { cliEnv, runCli } from './helpers/cli.js';
+import { demoEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** Per test: several CLI processes each, on a machine that may be loaded. */
@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 function envFor(emu: RunningEmulator) {
-  return cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_RETRY_BASE_MS: '50' });
+  return demoEnv(emu.url, { RK_RETRY_BASE_MS: '50' });
 }
 
 /** A real PDF whose bytes differ per customer (the fixture, then a comment naming the customer). */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
-import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { cliEnv, demoEnv, runCli, startCli } from './helpers/cli.js';
 import { writeCampaign } from './helpers/campaign.js';
 import { skipPostgres, usePostgres } from './helpers/pg-test.js';
 import { startPostgres } from './helpers/postgres.js';
@@ -28,7 +28,7 @@ describe.skipIf(skipPostgres())('the CLI on PostgreSQL', () => {
     const url = server.freshUrl();
     const password = decodeURIComponent(new URL(url).password);
     expect(password.length).toBeGreaterThan(3);
-    const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+    const env = demoEnv(emulator.url);
     const outputs: string[] = [];
     const cli = async (args: string[], withEnv: NodeJS.ProcessEnv = env) => {
       const r = await runCli(args, { cwd: dir, env: withEnv });
@@ -110,7 +110,7 @@ describe.skipIf(skipPostgres())('connection faults mid-run', () => {
     const { path, sendable } = writeCampaign(dir, { valid: 60, rate: 1200 });
     const app = `rkt_fault_${process.pid}`;
     const url = `${server.freshUrl()}&application_name=${app}`;
-    const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+    const env = demoEnv(emulator.url);
     const child = startCli(['run', path, '--db', url, '--no-sweep'], { cwd: dir, env });
     const terminated: number[] = [];
     for (const after of [10, 35]) {
@@ -139,7 +139,7 @@ describe.skipIf(skipPostgres())('PostgreSQL restarted mid-run', () => {
       const dir = tempDir();
       const { path, sendable } = writeCampaign(dir, { valid: 60, rate: 1200 });
       const url = `${own.url}?schema=restart`;
-      const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+      const env = demoEnv(emulator.url);
       const child = startCli(['run', path, '--db', url, '--no-sweep'], { cwd: dir, env });
       while (emulator.messages().length < 15 && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
       expect(child.exitCode).toBeNull();

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator, type RunningEmulator } from '../src/emulator/index.js';
 import { writeCampaign } from './helpers/campaign.js';
-import { cliEnv, runCli } from './helpers/cli.js';
+import { demoEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 let emulator: RunningEmulator | undefined;
@@ -23,7 +23,7 @@ describe('rate fidelity', () => {
     });
     const dir = tempDir();
     const { path, sendable } = writeCampaign(dir, { valid: 1400, rate });
-    const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_MONTHLY_QUOTA: '100000' });
+    const env = demoEnv(emulator.url, { RK_MONTHLY_QUOTA: '100000' });
     const r = await runCli(['run', path, '--db', join(dir, 's.db'), '--no-sweep'], { cwd: dir, env });
     expect(r.code, r.stderr).toBe(0);
     const stats = emulator.stats();

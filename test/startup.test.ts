@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEMO_PROJECT, startEmulator } from '../src/emulator/index.js';
 import { writeInlineCampaign } from './helpers/campaign.js';
-import { CLI, cliEnv, runCli } from './helpers/cli.js';
+import { CLI, demoEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -83,7 +83,7 @@ describe('a resume loads only what the way to its first send needs', () => {
       writeInlineCampaign(dir, { id: 'resume', recipients: 20, prefix: '12', rate: 6000 });
       const path = join(dir, 'campaigns', 'resume.yaml');
       const db = join(dir, 'state.db');
-      const env = cliEnv({ RK_BASE_URL: emulator.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret });
+      const env = demoEnv(emulator.url);
       const first = await runCli(['run', path, '--db', db, '--no-sweep', '--limit', '1'], { cwd: dir, env });
       expect(first.code).toBe(0);
       const log = join(dir, 'modules.log');

@@ -7,7 +7,7 @@ import { requestIdFor } from '../src/plan/fingerprint.js';
 import { prepareCampaign, validateRows } from '../src/plan/planner.js';
 import { pickIndex } from '../src/render/helpers.js';
 import { assignVariant } from '../src/render/variants.js';
-import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { demoEnv, runCli, startCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TEST_MS = 180_000;
@@ -107,6 +107,7 @@ describe('variants in a campaign (issue 11)', () => {
     writeFileSync(join(dir, 'b.hbs'), '[B] Halo {{nama}}.\n');
     const changed = await prepareCampaign(await loadCampaign(path));
     expect(changed.fingerprint.template).not.toBe(prepared.fingerprint.template);
+    expect(changed.fingerprint.config).toBe(prepared.fingerprint.config);
     writeFileSync(join(dir, 'c.yaml'), readFileSync(path, 'utf8').replace('weight: 3', 'weight: 2'));
     const reweighted = await prepareCampaign(await loadCampaign(path));
     expect(reweighted.fingerprint.config).not.toBe(changed.fingerprint.config);
@@ -118,7 +119,7 @@ describe('variants in a campaign (issue 11)', () => {
     emulators.push(first, second);
     const dir = tempDir();
     const path = variantCampaign(dir, 300, 3000);
-    const env = (emu: RunningEmulator) => cliEnv({ RK_BASE_URL: emu.url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, RK_RETRY_BASE_MS: '50' });
+    const env = (emu: RunningEmulator) => demoEnv(emu.url, { RK_RETRY_BASE_MS: '50' });
 
     const validate = await runCli(['validate', path], { cwd: dir, env: env(first) });
     expect(validate.code, validate.stderr).toBe(0);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DEMO_PROJECT } from '../../src/emulator/index.js';
 
 /** The built CLI launcher (tests run after `npm run build`; `npm test` does that first). */
 export const CLI = fileURLToPath(new URL('../../bin/rk-broadcast.js', import.meta.url));
@@ -15,6 +16,11 @@ export interface CliResult {
 /** Environment for a CLI child talking to an emulator: only what the test gives, plus PATH. */
 export function cliEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, NO_COLOR: '1', CI: 'true', ...extra };
+}
+
+/** `cliEnv` for a CLI child sending as the emulator's demo project to the emulator at `url`, plus `extra`. */
+export function demoEnv(url: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return cliEnv({ RK_BASE_URL: url, RK_API_KEY: DEMO_PROJECT.apiKey, RK_API_SECRET: DEMO_PROJECT.apiSecret, ...extra });
 }
 
 /** Starts the real CLI as a child process. */
